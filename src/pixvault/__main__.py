@@ -1,0 +1,3 @@
+from pixvault.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""`pixvault` command line: serve, users, db. Reuses the same container and core as the API."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from pixvault import __version__
+from pixvault.core.errors import PixvaultError
+from pixvault.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixvault", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"pixvault {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply pending migrations, then serve the API and UI")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    users = sub.add_parser("users", help="manage accounts").add_subparsers(
+        dest="users_command", required=True
+    )
+    create = users.add_parser("create", help="create an account")
+    create.add_argument("email")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    create.add_argument("--admin", action="store_true", help="make the account an admin")
+    create.add_argument("--quota", type=int, default=None, metavar="BYTES")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply pending migrations")
+    return parser
+
+
+def _migrate(settings: Settings) -> None:
+    from pixvault.metadata.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from pixvault.web.app import create_app
+
+    _migrate(settings)
+    app = create_app(settings)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback and
+    # let any local client pick its own rate-limit key. We honour PIXVAULT_TRUSTED_PROXIES only.
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
+    return 0
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from pixvault.container import build_container
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            print("pixvault: passwords do not match", file=sys.stderr)
+            return 1
+    _migrate(settings)
+    container = build_container(settings)
+    try:
+        user = container.auth.create_user(
+            args.email, password, quota=args.quota, admin=True if args.admin else None
+        )
+    finally:
+        container.close()
+    role = "admin" if user.is_admin else "user"
+    print(f"created {role} {user.email} (id {user.id}, quota {user.quota_limit} bytes)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port)
+        if args.command == "users":
+            return _create_user(settings, args)
+        _migrate(settings)
+        print("database is up to date")
+        return 0
+    except SettingsError as exc:
+        print(f"pixvault: {exc}", file=sys.stderr)
+        return 2
+    except PixvaultError as exc:
+        print(f"pixvault: {exc.message}", file=sys.stderr)
+        return 1

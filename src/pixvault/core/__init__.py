@@ -1,0 +1,1 @@
+"""The domain: models, ports, errors and services. Imports no web framework, ORM, SDK or Redis."""

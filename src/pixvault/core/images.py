@@ -1,0 +1,268 @@
+"""ImageService: the four workflows (upload, list, sign, delete) plus get/update/access log."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pixvault.core import keys, media, signing
+from pixvault.core.errors import (
+    BadSignature,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    QuotaExceeded,
+    TooLarge,
+    TooManyFiles,
+    UnsupportedType,
+)
+from pixvault.core.models import (
+    AccessEntry,
+    Download,
+    Image,
+    ImageQuery,
+    ImageStatus,
+    IncomingFile,
+    MediaInfo,
+    Page,
+    Purpose,
+    SignedImage,
+    SignedUrl,
+    UploadOptions,
+    User,
+)
+from pixvault.core.names import display_name
+from pixvault.core.ports import BlobStore, Clock, ImagePatch, ImageRepo, UserRepo
+from pixvault.core.spool import human_size
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL_TTL = 3600
+MAX_URL_TTL = 604_800  # 7 days: the longest an S3 SigV4 presigned URL may live
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    max_file_size: int
+    max_files: int
+    max_pixels: int
+
+
+def check_paging(page: int, limit: int) -> None:
+    if page < 1:
+        raise InvalidInput("page must be an integer >= 1")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}")
+
+
+class ImageService:
+    def __init__(
+        self,
+        *,
+        images: ImageRepo,
+        users: UserRepo,
+        blobs: BlobStore,
+        clock: Clock,
+        limits: UploadLimits,
+        url_secret: bytes,
+    ) -> None:
+        self._images = images
+        self._users = users
+        self._blobs = blobs
+        self._clock = clock
+        self._limits = limits
+        self._secret = url_secret
+
+    # --- upload -------------------------------------------------------------------------------
+
+    def upload(
+        self, owner: User, files: Sequence[IncomingFile], options: UploadOptions
+    ) -> list[SignedImage]:
+        """All or nothing: every file is checked before quota is reserved or a byte is stored,
+        and anything that fails afterwards undoes the blobs and the reservation."""
+        if not files:
+            raise InvalidInput("No files uploaded: send one or more 'files' parts")
+        if len(files) > self._limits.max_files:
+            raise TooManyFiles(f"Too many files (max {self._limits.max_files} per upload)")
+        checked = [(f, self._inspect(f)) for f in files]
+        total = sum(f.size for f in files)
+        # The conditional UPDATE is the only guard: checking `used` first and writing later
+        # would let parallel uploads each see room and together overrun the quota.
+        if not self._users.reserve_quota(owner.id, total):
+            raise QuotaExceeded(
+                f"Storage quota exceeded: this upload needs {human_size(total)}. "
+                "Delete some images to free space."
+            )
+        written: list[str] = []
+        try:
+            now = self._clock.now()
+            rows: list[Image] = []
+            for incoming, info in checked:
+                image_id = keys.new_id()
+                key = keys.storage_key(owner.id, image_id, info.ext)
+                with incoming.path.open("rb") as src:
+                    self._blobs.put(key, src, size=incoming.size, content_type=info.mime)
+                written.append(key)
+                rows.append(self._new_row(owner, image_id, key, incoming, info, options, now))
+            self._images.add_many(rows)
+        except BaseException:
+            self._undo_upload(owner.id, total, written)
+            raise
+        return [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
+
+    def _inspect(self, incoming: IncomingFile) -> MediaInfo:
+        name = display_name(incoming.original_name)
+        if incoming.size > self._limits.max_file_size:
+            raise TooLarge(f'"{name}" is too large (max {human_size(self._limits.max_file_size)})')
+        if incoming.size == 0:
+            raise UnsupportedType(f'"{name}" is empty: not a supported image type')
+        try:
+            return media.inspect(incoming.path, max_pixels=self._limits.max_pixels)
+        except UnsupportedType as exc:
+            raise UnsupportedType(
+                f'"{name}" is not a supported image type ({exc.message})'
+            ) from None
+        except TooLarge as exc:
+            raise TooLarge(f'"{name}" is too large ({exc.message})') from None
+
+    @staticmethod
+    def _new_row(
+        owner: User,
+        image_id: str,
+        key: str,
+        incoming: IncomingFile,
+        info: MediaInfo,
+        options: UploadOptions,
+        now: datetime,
+    ) -> Image:
+        return Image(
+            id=image_id,
+            owner_id=owner.id,
+            storage_key=key,
+            original_name=display_name(incoming.original_name),
+            content_type=info.mime,
+            size=incoming.size,
+            width=info.width,
+            height=info.height,
+            md5=incoming.md5,
+            sha256=incoming.sha256,
+            tags=tuple(sorted(options.tags)),
+            is_public=options.is_public,
+            status=ImageStatus.READY,
+            uploaded_at=now,
+        )
+
+    def _undo_upload(self, owner_id: str, total: int, written: list[str]) -> None:
+        for key in written:
+            try:
+                self._blobs.delete(key)
+            except Exception:
+                log.exception("could not delete blob %s after a failed upload", key)
+        try:
+            self._users.release_quota(owner_id, total)
+        except Exception:
+            log.exception("could not release %d bytes of quota for %s", total, owner_id)
+
+    # --- read ---------------------------------------------------------------------------------
+
+    def list(self, owner: User, query: ImageQuery) -> Page[SignedImage]:
+        check_paging(query.page, query.limit)
+        rows, total = self._images.list(owner.id, query)
+        items = [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
+        return Page(items=items, total=total, page=query.page, limit=query.limit)
+
+    def get(self, owner: User, image_id: str) -> SignedImage:
+        return self._signed(self._owned(owner, image_id), Purpose.VIEW, DEFAULT_URL_TTL)
+
+    def update(self, owner: User, image_id: str, patch: ImagePatch) -> SignedImage:
+        if not keys.is_id(image_id):
+            raise NotFound("Image not found")
+        row = self._images.update(owner.id, image_id, patch)
+        if row is None:
+            raise NotFound("Image not found")
+        return self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL)
+
+    def access_log(self, owner: User, image_id: str, page: int, limit: int) -> Page[AccessEntry]:
+        check_paging(page, limit)
+        row = self._owned(owner, image_id)
+        entries, total = self._images.list_access(row.id, page, limit)
+        return Page(items=entries, total=total, page=page, limit=limit)
+
+    # --- sign ---------------------------------------------------------------------------------
+
+    def presign(
+        self, owner: User, image_id: str, purpose: Purpose, expires_in: int, client_ip: str
+    ) -> SignedUrl:
+        if not 1 <= expires_in <= MAX_URL_TTL:
+            raise InvalidInput(f"expiresIn must be an integer from 1 to {MAX_URL_TTL} seconds")
+        row = self._owned(owner, image_id)
+        if row.status is not ImageStatus.READY:
+            raise NotReady("Image not ready")
+        signed = self._sign(row, purpose, expires_in)
+        self._images.add_access(
+            AccessEntry(
+                image_id=row.id, accessed_at=self._clock.now(), purpose=purpose, ip=client_ip
+            )
+        )
+        return signed
+
+    def _signed(self, row: Image, purpose: Purpose, ttl: int) -> SignedImage:
+        return SignedImage(image=row, url=self._sign(row, purpose, ttl))
+
+    def _sign(self, row: Image, purpose: Purpose, ttl: int) -> SignedUrl:
+        # Whole seconds: the expiry travels in the URL as an integer and is reported the same.
+        expires_at = (self._clock.now() + timedelta(seconds=ttl)).replace(microsecond=0)
+        url = self._blobs.presign(
+            row.storage_key,
+            expires_at=expires_at,
+            content_type=row.content_type,
+            disposition=purpose.disposition,
+            filename=row.original_name,
+        )
+        return SignedUrl(url=url, expires_at=expires_at)
+
+    def download(self, key: str, expires: str, disposition: str, signature: str) -> Download:
+        """Check a link made by a store that signs with our key (local disk)."""
+        if not keys.is_storage_key(key) or not expires.isdigit() or len(expires) > 12:
+            raise BadSignature()
+        exp = int(expires)
+        if not signing.verify(self._secret, key, exp, disposition, signature):
+            raise BadSignature()
+        now = self._clock.now()
+        if exp <= now.timestamp():
+            raise BadSignature()
+        row = self._images.get_by_key(key)
+        path = self._blobs.local_path(key)
+        if row is None or row.status is not ImageStatus.READY or path is None:
+            raise NotFound("Image not found")
+        return Download(
+            image=row,
+            path=path,
+            disposition=disposition,
+            max_age=max(0, math.floor(exp - now.timestamp())),
+        )
+
+    # --- delete -------------------------------------------------------------------------------
+
+    def delete(self, owner: User, image_id: str) -> None:
+        """Row (and quota) first, bytes second: a crash in between leaves an orphan blob, which
+        repair can sweep, never a row pointing at missing bytes."""
+        if not keys.is_id(image_id):
+            raise NotFound("Image not found")
+        row = self._images.delete_and_refund(owner.id, image_id)
+        if row is None:
+            raise NotFound("Image not found")
+        try:
+            self._blobs.delete(row.storage_key)
+        except Exception:
+            log.exception("image %s deleted but its blob %s was not", row.id, row.storage_key)
+
+    def _owned(self, owner: User, image_id: str) -> Image:
+        row = self._images.get(owner.id, image_id) if keys.is_id(image_id) else None
+        if row is None:
+            raise NotFound("Image not found")
+        return row

@@ -1,0 +1,152 @@
+"""What an uploaded file really is, decided from its bytes alone and without decoding pixels.
+
+Uploads are untrusted: the name, the extension and the client's Content-Type are ignored.
+``inspect`` sniffs magic numbers, lets Pillow parse only the header of that one format,
+checks the pixel count before anything costly, then walks the whole file's structure
+(``core.structure``) so truncated or padded-out files are refused too.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from PIL import Image, features
+
+from pixvault.core import structure
+from pixvault.core.errors import TooLarge, UnsupportedType
+from pixvault.core.models import MediaInfo
+
+# format -> (mime, ext)
+_TYPES: dict[str, tuple[str, str]] = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "GIF": ("image/gif", "gif"),
+    "WEBP": ("image/webp", "webp"),
+    "AVIF": ("image/avif", "avif"),
+}
+
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP") + (
+    ("AVIF",) if features.check("avif") else ()
+)
+MAX_FRAMES = 1000
+
+_SNIFF_BYTES = 4096  # enough for any sane AVIF ``ftyp`` box
+_AVIF_BRANDS = (b"avif", b"avis")
+_ORIENTATION = 0x0112
+_SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90°
+
+_WALKERS: dict[str, Callable[[structure.Buffer], structure.Structure]] = {
+    "JPEG": structure.walk_jpeg,
+    "PNG": lambda buf: structure.walk_png(buf, max_frames=MAX_FRAMES),
+    "GIF": lambda buf: structure.walk_gif(buf, max_frames=MAX_FRAMES),
+    "WEBP": lambda buf: structure.walk_webp(buf, max_frames=MAX_FRAMES),
+    "AVIF": structure.walk_avif,
+}
+
+
+def accepted_types() -> list[dict[str, str]]:
+    """MIME types and extensions this server accepts, for the UI's file picker."""
+    return [{"mime": _TYPES[f][0], "ext": _TYPES[f][1]} for f in ALLOWED_FORMATS]
+
+
+def sniff(head: bytes) -> str | None:
+    """The format named by the magic number at the start of ``head``, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(structure.PNG_SIGNATURE):
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[4:8] == b"ftyp" and len(head) >= 16:
+        (size,) = struct.unpack_from(">I", head)
+        if 16 <= size <= len(head):
+            brands = [head[8:12]] + [head[i : i + 4] for i in range(16, size - 3, 4)]
+            if any(b in _AVIF_BRANDS for b in brands):
+                return "AVIF"
+    return None
+
+
+def inspect(path: Path, *, max_pixels: int) -> MediaInfo:
+    """Identify and vet the image at ``path``.
+
+    Raises ``UnsupportedType`` for anything that is not a whole image of an allowed format,
+    ``TooLarge`` when its pixel count or frame count is over the limit. Nothing else
+    escapes for bad input.
+    """
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise UnsupportedType("empty file")
+        # mmap: the walkers search and checksum the file in place instead of copying it.
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            fmt = sniff(buf[:_SNIFF_BYTES])
+            if fmt is None:
+                raise UnsupportedType("not a JPEG, PNG, GIF, WebP or AVIF image")
+            if fmt not in ALLOWED_FORMATS:
+                raise UnsupportedType(f"{fmt} images are not supported on this server")
+            if fmt == "WEBP":
+                # Pillow's WebP decoder allocates the canvas on open: check the size first.
+                size = structure.webp_header_size(buf[:30])
+                if size is not None:
+                    _check_pixels(*size, max_pixels=max_pixels)
+            width, height, orientation = _read_header(f, fmt)
+            _check_pixels(width, height, max_pixels=max_pixels)
+            walked = _WALKERS[fmt](buf)
+    if walked.extent[0] * walked.extent[1] > width * height:  # a frame reaches past the header size
+        _check_pixels(*walked.extent, max_pixels=max_pixels)
+    if walked.frames > MAX_FRAMES:
+        raise TooLarge(f"Animation has too many frames (the limit is {MAX_FRAMES})")
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    mime, ext = _TYPES[fmt]
+    return MediaInfo(fmt, mime, ext, width, height, walked.frames)
+
+
+def _read_header(f: IO[bytes], fmt: str) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) from Pillow, restricted to the sniffed format.
+
+    Decompression-bomb warnings are promoted to errors so the bomb is refused, not logged.
+    """
+    f.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f, formats=[fmt]) as im:
+                width, height = im.size
+                orientation = _orientation(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLarge("Image too large: its header claims too many pixels") from exc
+    except Exception as exc:  # any Pillow failure on hostile bytes means "not an image"
+        raise UnsupportedType(f"corrupt or unreadable {fmt} header") from exc
+    return width, height, orientation
+
+
+def _orientation(im: Image.Image) -> int:
+    """EXIF orientation, or 1. Only when EXIF is already in the header info: Pillow's PNG
+    ``getexif`` would otherwise decode the whole image looking for a late eXIf chunk."""
+    if "exif" not in im.info:
+        return 1
+    try:
+        value = im.getexif().get(_ORIENTATION, 1)
+    except Exception:  # malformed EXIF is ignored, as browsers do
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+def _check_pixels(width: int, height: int, *, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise UnsupportedType("image has zero width or height")
+    limit = max_pixels
+    # Also Pillow's own bomb limit: warnings filters are process-global and racy under
+    # threads, so do not rely on the promoted warning alone.
+    if Image.MAX_IMAGE_PIXELS:
+        limit = min(limit, Image.MAX_IMAGE_PIXELS)
+    if width * height > limit:
+        raise TooLarge(f"Image too large: {width}×{height} pixels exceeds the limit of {limit}")

@@ -1,0 +1,149 @@
+"""Plain, frozen domain records passed between services and adapters."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ImageStatus(enum.StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+
+
+class Purpose(enum.StrEnum):
+    VIEW = "view"
+    DOWNLOAD = "download"
+
+    @property
+    def disposition(self) -> str:
+        return "attachment" if self is Purpose.DOWNLOAD else "inline"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    is_admin: bool
+    quota_used: int
+    quota_limit: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A user with the stored password hash: only the auth service sees this."""
+
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    id: str
+    owner_id: str
+    storage_key: str
+    original_name: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    md5: str
+    sha256: str
+    tags: tuple[str, ...]
+    is_public: bool
+    status: ImageStatus
+    uploaded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    image_id: str
+    accessed_at: datetime
+    purpose: Purpose
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageQuery:
+    """What a gallery page asks for; ``search`` is matched literally, case-insensitively."""
+
+    page: int = 1
+    limit: int = 20
+    tags: tuple[str, ...] = ()
+    search: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    limit: int
+
+    @property
+    def pages(self) -> int:
+        return (self.total + self.limit - 1) // self.limit if self.limit else 0
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUrl:
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignedImage:
+    image: Image
+    url: SignedUrl
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What the bytes really are, read from headers without decoding pixels."""
+
+    format: str  # "JPEG", "PNG", "GIF", "WEBP", "AVIF"
+    mime: str
+    ext: str
+    width: int  # as displayed: EXIF orientation applied
+    height: int
+    frames: int = 1
+
+
+@dataclass(slots=True)
+class IncomingFile:
+    """An uploaded file part already spooled to disk, hashed and size-checked while streaming."""
+
+    original_name: str
+    path: Path
+    size: int
+    md5: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A verified signed-URL request, ready to be served from local disk."""
+
+    image: Image
+    path: Path
+    disposition: str
+    max_age: int  # seconds the link has left: caches must not keep the bytes longer
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    expires_at: datetime
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOptions:
+    tags: tuple[str, ...] = ()
+    is_public: bool = False

@@ -1,0 +1,44 @@
+"""Cleaning of user-supplied text that is kept as display metadata: filenames and tags."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from pixvault.core.errors import InvalidInput
+
+MAX_NAME_LENGTH = 255
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+
+
+def display_name(raw: str) -> str:
+    """Basename only, control and bidi-override characters removed, at most 255 characters.
+
+    The name is never used to build a path or a header; this keeps the UI and logs honest
+    (an RTL override can make ``photo\u202egpj.exe`` look like ``photoexe.jpg``).
+    """
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs"})
+    name = unicodedata.normalize("NFC", name).strip()
+    if name in {"", ".", ".."}:
+        name = "image"
+    return name[:MAX_NAME_LENGTH]
+
+
+def clean_tags(raw: list[object]) -> tuple[str, ...]:
+    """Trimmed, lower-cased, de-duplicated (first occurrence kept), 1–50 chars, at most 20."""
+    seen: dict[str, None] = {}
+    for item in raw:
+        if not isinstance(item, str):
+            raise InvalidInput("Each tag must be a string")
+        tag = unicodedata.normalize("NFC", item).strip().lower()
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            raise InvalidInput(f"Each tag must be 1–{MAX_TAG_LENGTH} characters")
+        if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in tag):
+            raise InvalidInput("Tags cannot contain control characters")
+        if "," in tag:
+            raise InvalidInput("Tags cannot contain commas")
+        seen.setdefault(tag, None)
+    if len(seen) > MAX_TAGS:
+        raise InvalidInput(f"At most {MAX_TAGS} tags per image")
+    return tuple(seen)

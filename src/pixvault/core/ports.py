@@ -1,0 +1,174 @@
+"""Ports: what the core needs from the outside world. Adapters implement these Protocols.
+
+Every adapter translates its library's errors at the border: a missing blob is ``BlobNotFound``,
+a backend that does not answer is ``core.errors.Unavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from pixvault.core.models import (
+    AccessEntry,
+    Credentials,
+    Image,
+    ImageQuery,
+    User,
+)
+
+ImagePage = tuple[list[Image], int]
+AccessPage = tuple[list[AccessEntry], int]
+
+
+class BlobNotFound(LookupError):
+    """Raised by a BlobStore when a key has no bytes."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Bytes only. Keys are made by the core; a store never invents or trusts other keys."""
+
+    def put(self, key: str, src: BinaryIO, *, size: int, content_type: str) -> None:
+        """Store ``size`` bytes read from ``src`` atomically: readers see all or nothing."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the bytes; a missing key is not an error (deletes are retried)."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every stored key under ``prefix``: for repair jobs and the 'nothing stored' tests."""
+        ...
+
+    def presign(
+        self,
+        key: str,
+        *,
+        expires_at: datetime,
+        content_type: str,
+        disposition: str,
+        filename: str,
+    ) -> str:
+        """A URL that lets anyone holding it GET the bytes until ``expires_at``.
+
+        Must be pure computation (no I/O): a gallery page signs 100 of these.
+        """
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """Where the bytes are on this machine, if they are; None for remote stores."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``Unavailable`` unless the store answers."""
+        ...
+
+
+class UserRepo(Protocol):
+    def create(
+        self, *, user_id: str, email: str, password_hash: str, quota_limit: int, now: datetime
+    ) -> User:
+        """Insert a user; the first user ever created becomes admin. Raises Conflict on a
+        duplicate email (emails are compared case-insensitively)."""
+        ...
+
+    def get(self, user_id: str) -> User | None: ...
+
+    def get_credentials(self, email: str) -> Credentials | None: ...
+
+    def reserve_quota(self, user_id: str, nbytes: int) -> bool:
+        """Atomically add ``nbytes`` to used iff ``used + nbytes <= limit``. One conditional
+        UPDATE: a read-then-write here would let parallel uploads overrun the quota."""
+        ...
+
+    def release_quota(self, user_id: str, nbytes: int) -> None:
+        """Give back a reservation whose upload failed."""
+        ...
+
+    def set_quota(self, user_id: str, limit: int) -> None: ...
+
+    def set_admin(self, user_id: str, is_admin: bool) -> None: ...
+
+
+class TokenRepo(Protocol):
+    """Access tokens, stored only as hashes."""
+
+    def add(
+        self, *, token_hash: str, user_id: str, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def user_for(self, token_hash: str, now: datetime) -> User | None:
+        """The token's user if the token exists, is not revoked and has not expired."""
+        ...
+
+    def revoke(self, token_hash: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePatch:
+    tags: tuple[str, ...] | None = None
+    is_public: bool | None = None
+
+
+class ImageRepo(Protocol):
+    def add_many(self, images: Sequence[Image]) -> None:
+        """Insert all rows in one transaction: all or none."""
+        ...
+
+    def get(self, owner_id: str, image_id: str) -> Image | None:
+        """Only the owner's image; someone else's is None, like a missing one."""
+        ...
+
+    def get_by_key(self, storage_key: str) -> Image | None: ...
+
+    def list(self, owner_id: str, query: ImageQuery) -> ImagePage:
+        """One page, newest first (by id, which is time-ordered), and the total that match.
+        ``query.tags`` matches any tag; ``query.search`` is a literal, case-insensitive
+        substring of the original name (``%`` and ``_`` match only themselves)."""
+        ...
+
+    def update(self, owner_id: str, image_id: str, patch: ImagePatch) -> Image | None: ...
+
+    def delete_and_refund(self, owner_id: str, image_id: str) -> Image | None:
+        """Delete the row and subtract its size from the owner's used quota, in one
+        transaction. Of two concurrent deletes exactly one gets the image (one refund)."""
+        ...
+
+    def add_access(self, entry: AccessEntry) -> None: ...
+
+    def list_access(self, image_id: str, page: int, limit: int) -> AccessPage:
+        """Newest first."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``Unavailable`` unless the database answers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # seconds until a slot frees up (the Retry-After value when not allowed)
+
+
+class RateLimiter(Protocol):
+    def hit(self, limit: str, *keys: str) -> RateDecision:
+        """Count one request against ``limit`` (``limits`` notation, e.g. ``15/minute``)."""
+        ...
+
+    def test(self, limit: str, *keys: str) -> RateDecision:
+        """Would a hit be allowed? Counts nothing."""
+        ...

@@ -1,0 +1,384 @@
+"""SQL implementations of the metadata ports (SQLite and PostgreSQL), on SQLAlchemy Core.
+
+Every method is one short transaction on its own pooled connection, so the repos are safe to
+share between threads. Writes that must be atomic are single conditional statements or run in
+one write transaction (``BEGIN IMMEDIATE`` on SQLite, see ``engine``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from pixvault.core.errors import Conflict, NotFound
+from pixvault.core.models import (
+    AccessEntry,
+    Credentials,
+    Image,
+    ImageQuery,
+    ImageStatus,
+    Purpose,
+    User,
+)
+from pixvault.core.ports import ImagePatch, ImageRepo, TokenRepo, UserRepo
+from pixvault.metadata import _rules, schema
+from pixvault.metadata.engine import transaction
+from pixvault.metadata.schema import access_log, image_tags, images, tokens, users
+
+_Row = RowMapping
+# Aliases, because inside the repo class ``list`` names the method, not the builtin.
+_ImagePage = tuple[list[Image], int]
+_AccessPage = tuple[list[AccessEntry], int]
+
+
+def _user(row: _Row) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        is_admin=bool(row["is_admin"]),
+        quota_used=int(row["quota_used"]),
+        quota_limit=int(row["quota_limit"]),
+        created_at=row["created_at"],
+    )
+
+
+def _image(row: _Row, tags: Iterable[str]) -> Image:
+    return Image(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        storage_key=row["storage_key"],
+        original_name=row["original_name"],
+        content_type=row["content_type"],
+        size=int(row["size"]),
+        width=int(row["width"]),
+        height=int(row["height"]),
+        md5=row["md5"],
+        sha256=row["sha256"],
+        tags=tuple(tags),
+        is_public=bool(row["is_public"]),
+        status=ImageStatus(row["status"]),
+        uploaded_at=row["uploaded_at"],
+    )
+
+
+def _image_values(image: Image) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "owner_id": image.owner_id,
+        "storage_key": image.storage_key,
+        "original_name": image.original_name,
+        "search_name": _rules.search_key(image.original_name),
+        "content_type": image.content_type,
+        "size": image.size,
+        "width": image.width,
+        "height": image.height,
+        "md5": image.md5,
+        "sha256": image.sha256,
+        "is_public": image.is_public,
+        "status": str(image.status),
+        "uploaded_at": _rules.utc(image.uploaded_at),
+    }
+
+
+class SqlUserRepo:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(
+        self, *, user_id: str, email: str, password_hash: str, quota_limit: int, now: datetime
+    ) -> User:
+        values: dict[str, Any] = {
+            "id": user_id,
+            "email": _rules.normalize_email(email),
+            "password_hash": password_hash,
+            "quota_used": 0,
+            "quota_limit": quota_limit,
+            "created_at": _rules.utc(now),
+        }
+        try:
+            with transaction(self._engine, write=True) as conn:
+                if conn.dialect.name == "postgresql":
+                    # Serialise creations so two first users cannot both see an empty table.
+                    conn.exec_driver_sql("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                has_users = conn.execute(sa.select(sa.exists().select_from(users))).scalar()
+                values["is_admin"] = not has_users
+                conn.execute(users.insert().values(**values))
+        except exc.IntegrityError as error:
+            if "email" in str(error.orig).lower():
+                raise Conflict(_rules.EMAIL_TAKEN) from error
+            raise Conflict("User already exists") from error
+        return User(
+            id=user_id,
+            email=values["email"],
+            is_admin=values["is_admin"],
+            quota_used=0,
+            quota_limit=quota_limit,
+            created_at=values["created_at"],
+        )
+
+    def get(self, user_id: str) -> User | None:
+        with transaction(self._engine) as conn:
+            row = conn.execute(users.select().where(users.c.id == user_id)).mappings().first()
+        return _user(row) if row else None
+
+    def get_credentials(self, email: str) -> Credentials | None:
+        query = users.select().where(users.c.email == _rules.normalize_email(email))
+        with transaction(self._engine) as conn:
+            row = conn.execute(query).mappings().first()
+        return Credentials(user=_user(row), password_hash=row["password_hash"]) if row else None
+
+    def reserve_quota(self, user_id: str, nbytes: int) -> bool:
+        _rules.check_amount(nbytes)
+        if nbytes == 0:
+            return True
+        query = (
+            users.update()
+            .where(users.c.id == user_id, users.c.quota_used + nbytes <= users.c.quota_limit)
+            .values(quota_used=users.c.quota_used + nbytes)
+        )
+        with transaction(self._engine, write=True) as conn:
+            return conn.execute(query).rowcount == 1
+
+    def release_quota(self, user_id: str, nbytes: int) -> None:
+        _rules.check_amount(nbytes)
+        with transaction(self._engine, write=True) as conn:
+            _release(conn, user_id, nbytes)
+
+    def set_quota(self, user_id: str, limit: int) -> None:
+        with transaction(self._engine, write=True) as conn:
+            conn.execute(users.update().where(users.c.id == user_id).values(quota_limit=limit))
+
+    def set_admin(self, user_id: str, is_admin: bool) -> None:
+        with transaction(self._engine, write=True) as conn:
+            conn.execute(users.update().where(users.c.id == user_id).values(is_admin=is_admin))
+
+
+def _release(conn: Connection, user_id: str, nbytes: int) -> None:
+    """Give back ``nbytes``, never going below zero."""
+    used = users.c.quota_used
+    conn.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(quota_used=sa.case((used > nbytes, used - nbytes), else_=0))
+    )
+
+
+class SqlTokenRepo:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(
+        self, *, token_hash: str, user_id: str, created_at: datetime, expires_at: datetime
+    ) -> None:
+        values = {
+            "token_hash": token_hash,
+            "user_id": user_id,
+            "created_at": _rules.utc(created_at),
+            "expires_at": _rules.utc(expires_at),
+        }
+        try:
+            with transaction(self._engine, write=True) as conn:
+                conn.execute(tokens.insert().values(**values))
+        except exc.IntegrityError as error:
+            raise Conflict("Token already exists or user is missing") from error
+
+    def user_for(self, token_hash: str, now: datetime) -> User | None:
+        query = (
+            sa.select(users)
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .where(
+                tokens.c.token_hash == token_hash,
+                tokens.c.revoked_at.is_(None),
+                tokens.c.expires_at > _rules.utc(now),
+            )
+        )
+        with transaction(self._engine) as conn:
+            row = conn.execute(query).mappings().first()
+        return _user(row) if row else None
+
+    def revoke(self, token_hash: str) -> None:
+        query = (
+            tokens.update()
+            .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        with transaction(self._engine, write=True) as conn:
+            conn.execute(query)
+
+
+def _tags_for(conn: Connection, image_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Tags of many images in one query, each list sorted."""
+    found: dict[str, list[str]] = defaultdict(list)
+    if image_ids:
+        query = (
+            sa.select(image_tags.c.image_id, image_tags.c.tag)
+            .where(image_tags.c.image_id.in_(image_ids))
+            .order_by(image_tags.c.image_id, image_tags.c.tag)
+        )
+        for image_id, tag in conn.execute(query):
+            found[image_id].append(tag)
+    return found
+
+
+def _load(conn: Connection, where: sa.ColumnElement[bool]) -> Image | None:
+    row = conn.execute(images.select().where(where)).mappings().first()
+    if row is None:
+        return None
+    return _image(row, _tags_for(conn, [row["id"]])[row["id"]])
+
+
+def _insert_tags(conn: Connection, image_id: str, owner_id: str, tags: Iterable[str]) -> None:
+    rows = [{"image_id": image_id, "owner_id": owner_id, "tag": t} for t in tags]
+    if rows:
+        conn.execute(image_tags.insert(), rows)
+
+
+class SqlImageRepo:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add_many(self, images: Sequence[Image]) -> None:
+        rows = [_image_values(image) for image in images]
+        tag_rows = [
+            {"image_id": image.id, "owner_id": image.owner_id, "tag": tag}
+            for image in images
+            for tag in _rules.normalize_tags(image.tags)
+        ]
+        if not rows:
+            return
+        try:
+            with transaction(self._engine, write=True) as conn:
+                conn.execute(schema.images.insert(), rows)
+                if tag_rows:
+                    conn.execute(image_tags.insert(), tag_rows)
+        except exc.IntegrityError as error:
+            raise Conflict("Image already exists or owner is missing") from error
+
+    def get(self, owner_id: str, image_id: str) -> Image | None:
+        with transaction(self._engine) as conn:
+            return _load(conn, sa.and_(images.c.id == image_id, images.c.owner_id == owner_id))
+
+    def get_by_key(self, storage_key: str) -> Image | None:
+        with transaction(self._engine) as conn:
+            return _load(conn, images.c.storage_key == storage_key)
+
+    def list(self, owner_id: str, query: ImageQuery) -> _ImagePage:
+        offset = _rules.check_page(query.page, query.limit)
+        where: list[sa.ColumnElement[bool]] = [images.c.owner_id == owner_id]
+        if query.tags:
+            tagged = sa.select(image_tags.c.image_id).where(
+                image_tags.c.owner_id == owner_id, image_tags.c.tag.in_(set(query.tags))
+            )
+            where.append(images.c.id.in_(tagged))
+        if query.search:
+            pattern = _rules.like_pattern(_rules.search_key(query.search))
+            where.append(images.c.search_name.like(pattern, escape="\\"))
+        count = sa.select(sa.func.count()).select_from(images).where(*where)
+        page = (
+            images.select()
+            .where(*where)
+            .order_by(images.c.id.desc())
+            .limit(query.limit)
+            .offset(offset)
+        )
+        with transaction(self._engine) as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = conn.execute(page).mappings().all()
+            tags = _tags_for(conn, [row["id"] for row in rows])
+        return [_image(row, tags[row["id"]]) for row in rows], total
+
+    def update(self, owner_id: str, image_id: str, patch: ImagePatch) -> Image | None:
+        mine = sa.and_(images.c.id == image_id, images.c.owner_id == owner_id)
+        with transaction(self._engine, write=True) as conn:
+            exists = conn.execute(sa.select(images.c.id).where(mine)).first()
+            if exists is None:
+                return None
+            if patch.is_public is not None:
+                conn.execute(images.update().where(mine).values(is_public=patch.is_public))
+            if patch.tags is not None:
+                conn.execute(image_tags.delete().where(image_tags.c.image_id == image_id))
+                _insert_tags(conn, image_id, owner_id, _rules.normalize_tags(patch.tags))
+            return _load(conn, mine)
+
+    def delete_and_refund(self, owner_id: str, image_id: str) -> Image | None:
+        mine = sa.and_(images.c.id == image_id, images.c.owner_id == owner_id)
+        with transaction(self._engine, write=True) as conn:
+            image = _load(conn, mine)
+            # The DELETE decides who wins: a concurrent delete already committed leaves 0 rows.
+            if image is None or conn.execute(images.delete().where(mine)).rowcount != 1:
+                return None
+            _release(conn, owner_id, image.size)
+        return image
+
+    def add_access(self, entry: AccessEntry) -> None:
+        values = {
+            "image_id": entry.image_id,
+            "accessed_at": _rules.utc(entry.accessed_at),
+            "purpose": str(entry.purpose),
+            "ip": entry.ip,
+        }
+        try:
+            with transaction(self._engine, write=True) as conn:
+                conn.execute(access_log.insert().values(**values))
+        except exc.IntegrityError as error:
+            raise NotFound("Image not found") from error
+
+    def list_access(self, image_id: str, page: int, limit: int) -> _AccessPage:
+        offset = _rules.check_page(page, limit)
+        mine = access_log.c.image_id == image_id
+        count = sa.select(sa.func.count()).select_from(access_log).where(mine)
+        rows_query = (
+            access_log.select().where(mine).order_by(access_log.c.id.desc()).limit(limit)
+        ).offset(offset)
+        with transaction(self._engine) as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = conn.execute(rows_query).mappings().all()
+        entries = [
+            AccessEntry(
+                image_id=row["image_id"],
+                accessed_at=row["accessed_at"],
+                purpose=Purpose(row["purpose"]),
+                ip=row["ip"],
+            )
+            for row in rows
+        ]
+        return entries, total
+
+    def ping(self) -> None:
+        _ping(self._engine)
+
+
+def _ping(engine: Engine) -> None:
+    with transaction(engine) as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+class SqlDatabase:
+    """The three SQL repos over one engine, plus a health check."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.users = SqlUserRepo(engine)
+        self.tokens = SqlTokenRepo(engine)
+        self.images = SqlImageRepo(engine)
+
+    def ping(self) -> None:
+        """Raise ``Unavailable`` unless the database answers ``SELECT 1``."""
+        _ping(self.engine)
+
+    def close(self) -> None:
+        """Close pooled connections (at shutdown, or before deleting an SQLite file)."""
+        self.engine.dispose()
+
+
+if TYPE_CHECKING:
+
+    def _conforms(engine: Engine) -> tuple[UserRepo, TokenRepo, ImageRepo]:
+        """Lets mypy prove the repos satisfy the ports."""
+        return SqlUserRepo(engine), SqlTokenRepo(engine), SqlImageRepo(engine)

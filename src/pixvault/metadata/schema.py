@@ -1,0 +1,141 @@
+"""Tables as SQLAlchemy Core objects: the single source the repos query and Alembic diffs against.
+
+Constraint names come from a naming convention so they are identical on SQLite and PostgreSQL,
+which later migrations (batch mode on SQLite) need in order to drop or alter them by name.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no zones, so it stores naive UTC text (the
+    fixed-width format sorts and compares correctly) and the zone is re-attached on load.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: pass a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("is_admin", sa.Boolean(), nullable=False),
+    sa.Column("quota_used", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("quota_limit", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint("quota_used >= 0", name="quota_used_nonnegative"),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "owner_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("storage_key", sa.String(255), nullable=False, unique=True),
+    # Names are at most 255 characters; casefolding can triple that, hence 1024 for both.
+    sa.Column("original_name", sa.String(1024), nullable=False),
+    sa.Column("search_name", sa.String(1024), nullable=False),
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger(), nullable=False),
+    sa.Column("width", sa.Integer(), nullable=False),
+    sa.Column("height", sa.Integer(), nullable=False),
+    sa.Column("md5", sa.String(32), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("is_public", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("uploaded_at", UtcDateTime(), nullable=False),
+    # Newest-first listing of one owner's images walks this index backwards.
+    sa.Index("ix_images_owner_id_id", "owner_id", "id"),
+)
+
+image_tags = sa.Table(
+    "image_tags",
+    metadata,
+    sa.Column(
+        "image_id",
+        sa.String(36),
+        sa.ForeignKey("images.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Copied from the image so "any of these tags" for one owner is a single index range.
+    sa.Column("owner_id", sa.String(36), nullable=False),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Index("ix_image_tags_owner_id_tag_image_id", "owner_id", "tag", "image_id"),
+)
+
+access_log = sa.Table(
+    "access_log",
+    metadata,
+    # BIGINT on PostgreSQL (views add up); SQLite needs INTEGER to get a rowid alias.
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "image_id",
+        sa.String(36),
+        sa.ForeignKey("images.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("accessed_at", UtcDateTime(), nullable=False),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Index("ix_access_log_image_id_id", "image_id", "id"),
+)

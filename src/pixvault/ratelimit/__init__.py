@@ -1,0 +1,1 @@
+"""RateLimiter adapters over the `limits` library (in-process memory now; Redis next)."""

@@ -1,0 +1,111 @@
+"""Blobs as files under one root folder, served by the app through HMAC-signed links."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, urlencode
+
+from pixvault.core import keys, signing
+from pixvault.core.errors import Unavailable
+
+_CHUNK = 1024 * 1024
+_TMP_PREFIX = ".tmp-"
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path, secret: bytes) -> None:
+        self.root = root.resolve()
+        self._secret = secret
+
+    def _path(self, key: str) -> Path:
+        # Keys are made by core.keys, so a bad one means a bug or tampering: refuse it outright
+        # rather than let "../" or an absolute path reach the filesystem.
+        if not keys.is_storage_key(key):
+            raise ValueError(f"refusing storage key {key!r}")
+        path = self.root / key
+        if path.resolve().parent.parent != self.root:
+            raise ValueError(f"refusing storage key {key!r}")
+        return path
+
+    def put(self, key: str, src: BinaryIO, *, size: int, content_type: str) -> None:
+        """Temp file in the same folder, fsync, rename: a reader sees the old state or all of
+        the new bytes, never a torn file, even if the process dies mid-write."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                written = 0
+                while chunk := src.read(_CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if written != size:
+                raise OSError(f"expected {size} bytes for {key}, read {written}")
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                key = Path(dirpath, name).relative_to(self.root).as_posix()
+                if key.startswith(prefix) and not name.startswith(_TMP_PREFIX):
+                    yield key
+
+    def presign(
+        self,
+        key: str,
+        *,
+        expires_at: datetime,
+        content_type: str,
+        disposition: str,
+        filename: str,
+    ) -> str:
+        """A path on this app; the web layer makes it absolute with the public base URL."""
+        exp = int(expires_at.timestamp())
+        sig = signing.sign(self._secret, key, exp, disposition)
+        query = urlencode({"exp": exp, "disp": disposition, "sig": sig})
+        return f"/files/{quote(key)}?{query}"
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def ping(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=_TMP_PREFIX)  # noqa: SIM115
+            probe.close()
+            if shutil.disk_usage(self.root).free < _CHUNK:
+                raise Unavailable("Blob store is full")
+        except OSError as exc:
+            raise Unavailable("Blob store is not writable") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the rename itself durable; without it a power cut can lose the new directory entry."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

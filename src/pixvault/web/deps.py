@@ -1,0 +1,60 @@
+"""Annotated dependencies: the container, the caller, the caller's IP and the URL base."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pixvault.container import Container
+from pixvault.core.errors import Unauthenticated
+from pixvault.core.models import User
+from pixvault.web.clientip import client_ip
+
+USER_STATE = "pixvault_user"
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def current_user(request: Request, container: ContainerDep) -> User:
+    """The rate-limit middleware already resolved the token; reuse that, do not look it up twice."""
+    if USER_STATE in request.scope.get("state", {}):
+        user: User | None = request.scope["state"][USER_STATE]
+        if user is None:
+            raise Unauthenticated("Missing or invalid bearer token")
+        return user
+    token = bearer_token(request)
+    if not token:
+        raise Unauthenticated("Missing or invalid bearer token")
+    return container.auth.authenticate(token)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+Token = Annotated[str, Depends(bearer_token)]
+
+
+def get_client_ip(request: Request, container: ContainerDep) -> str:
+    return client_ip(request.scope, container.settings.trusted_proxies)
+
+
+ClientIp = Annotated[str, Depends(get_client_ip)]
+
+
+def get_base_url(request: Request, container: ContainerDep) -> str:
+    """PIXVAULT_PUBLIC_URL when set (behind a proxy); else what the request was sent to."""
+    return container.settings.public_url or str(request.base_url).rstrip("/")
+
+
+BaseUrl = Annotated[str, Depends(get_base_url)]

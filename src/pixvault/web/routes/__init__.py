@@ -1,0 +1,1 @@
+"""Route modules: each handler parses, makes one service call and serialises."""

@@ -1,0 +1,209 @@
+"""API shapes (camelCase, times in UTC with a Z): what clients see, not how rows are stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
+from pydantic.alias_generators import to_camel
+
+from pixvault.core.models import AccessEntry, Image, SignedImage, SignedUrl, User
+
+
+def iso_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+UtcTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class Credentials(Schema):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=4096)
+
+
+class PresignRequest(Schema):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    image_id: str = Field(max_length=64)
+    purpose: Literal["view", "download"] = "view"
+    expires_in: StrictInt = 3600
+
+
+class ImagePatchRequest(Schema):
+    tags: list[str] | None = None
+    is_public: bool | None = Field(default=None, strict=True)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class QuotaOut(Schema):
+    used: int
+    limit: int
+
+
+class UserOut(Schema):
+    id: str
+    email: str
+    is_admin: bool
+    storage_quota: QuotaOut
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            is_admin=user.is_admin,
+            storage_quota=QuotaOut(used=user.quota_used, limit=user.quota_limit),
+        )
+
+
+class UserResponse(Schema):
+    success: bool = True
+    user: UserOut
+
+
+class LoginResponse(Schema):
+    success: bool = True
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_at: UtcTime
+    user: UserOut
+
+
+class Dimensions(Schema):
+    width: int
+    height: int
+
+
+class Checksums(Schema):
+    md5: str
+    sha256: str
+
+
+class UploadedImage(Schema):
+    id: str
+    original_name: str
+    url: str
+    url_expires_at: UtcTime
+    size: int
+    content_type: str
+    dimensions: Dimensions
+
+
+class GalleryImage(UploadedImage):
+    uploaded_at: UtcTime
+    tags: list[str]
+    is_public: bool
+
+
+class ImageDetail(GalleryImage):
+    checksums: Checksums
+    status: str
+
+
+def _fields(image: Image, url: SignedUrl, base: str) -> dict[str, object]:
+    return {
+        "id": image.id,
+        "original_name": image.original_name,
+        "url": absolute(url.url, base),
+        "url_expires_at": url.expires_at,
+        "size": image.size,
+        "content_type": image.content_type,
+        "dimensions": Dimensions(width=image.width, height=image.height),
+        "uploaded_at": image.uploaded_at,
+        "tags": list(image.tags),
+        "is_public": image.is_public,
+    }
+
+
+def uploaded(item: SignedImage, base: str) -> UploadedImage:
+    return UploadedImage.model_validate(_fields(item.image, item.url, base))
+
+
+def gallery(item: SignedImage, base: str) -> GalleryImage:
+    return GalleryImage.model_validate(_fields(item.image, item.url, base))
+
+
+def detail(item: SignedImage, base: str) -> ImageDetail:
+    img = item.image
+    return ImageDetail.model_validate(
+        {
+            **_fields(img, item.url, base),
+            "checksums": Checksums(md5=img.md5, sha256=img.sha256),
+            "status": img.status.value,
+        }
+    )
+
+
+def absolute(url: str, base: str) -> str:
+    """Stores that sign for the app return paths; remote stores return full URLs."""
+    return base + url if url.startswith("/") else url
+
+
+class UploadResponse(Schema):
+    success: bool = True
+    images: list[UploadedImage]
+    total_uploaded: int
+
+
+class Pagination(Schema):
+    page: int
+    limit: int
+    total: int
+    pages: int
+
+
+class GalleryResponse(Schema):
+    success: bool = True
+    images: list[GalleryImage]
+    pagination: Pagination
+
+
+class ImageResponse(Schema):
+    success: bool = True
+    image: ImageDetail
+
+
+class PresignResponse(Schema):
+    success: bool = True
+    url: str
+    expires_at: UtcTime
+
+
+class MessageResponse(Schema):
+    success: bool = True
+    message: str
+
+
+class AccessEntryOut(Schema):
+    accessed_at: UtcTime
+    purpose: str
+    ip: str
+
+    @classmethod
+    def of(cls, entry: AccessEntry) -> AccessEntryOut:
+        return cls(accessed_at=entry.accessed_at, purpose=entry.purpose.value, ip=entry.ip)
+
+
+class AccessLogResponse(Schema):
+    success: bool = True
+    entries: list[AccessEntryOut]
+    pagination: Pagination
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    code: str
+
+
+class StatusResponse(BaseModel):
+    status: str

@@ -1,0 +1,172 @@
+"""`pixvault serve` as a real process: start-up, a full round trip, parallel uploads, CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.imagegen import make_image
+
+PASSWORD = "correct horse battery"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXVAULT_")}
+    env.update({"PIXVAULT_DATA_DIR": str(data_dir), **extra})
+    return env
+
+
+def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pixvault", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    data = tmp_path_factory.mktemp("serve") / "data"
+    env = _env(data, PIXVAULT_DEFAULT_QUOTA="60000")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pixvault", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"server did not start:\n{out}")
+            time.sleep(0.1)
+        yield base, env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _login(base: str, email: str) -> dict[str, str]:
+    httpx.post(f"{base}/api/auth/register", json={"email": email, "password": PASSWORD})
+    r = httpx.post(f"{base}/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
+
+
+def test_serve_round_trip(server: tuple[str, dict[str, str]]) -> None:
+    base, _ = server
+    assert httpx.get(f"{base}/readyz").status_code == 200
+    assert "pixvault" in httpx.get(f"{base}/").text
+    h = _login(base, "round@example.com")
+    data = make_image("JPEG", (120, 80))
+    r = httpx.post(f"{base}/api/images/upload", headers=h, files=[("files", ("a.jpg", data))])
+    assert r.status_code == 200, r.text
+    img = r.json()["images"][0]
+    assert img["url"].startswith(base + "/files/")
+    assert httpx.get(img["url"]).content == data
+    assert "server" not in httpx.get(f"{base}/healthz").headers
+    assert httpx.delete(f"{base}/api/images/{img['id']}", headers=h).status_code == 200
+
+
+def test_forwarded_for_is_not_trusted_by_default(server: tuple[str, dict[str, str]]) -> None:
+    base, _ = server
+    h = _login(base, "xff@example.com")
+    data = make_image("PNG", (8, 8))
+    image_id = httpx.post(
+        f"{base}/api/images/upload", headers=h, files=[("files", ("a.png", data))]
+    ).json()["images"][0]["id"]
+    httpx.post(
+        f"{base}/api/images/presigned-url",
+        json={"imageId": image_id},
+        headers={**h, "X-Forwarded-For": "203.0.113.7"},
+    )
+    log = httpx.get(f"{base}/api/images/{image_id}/access-log", headers=h).json()
+    assert log["entries"][0]["ip"] == "127.0.0.1"
+
+
+def test_parallel_uploads_respect_quota(server: tuple[str, dict[str, str]]) -> None:
+    """16 uploads race for a 60 kB quota: used never passes it and equals what was stored."""
+    base, _ = server
+    h = _login(base, "race@example.com")
+    files = [make_image("PNG", (60 + i, 60)) for i in range(16)]
+    sizes = [len(f) for f in files]
+    assert sum(sizes) > 60_000 > max(sizes)
+
+    def send(i: int) -> tuple[int, int]:
+        r = httpx.post(
+            f"{base}/api/images/upload",
+            headers=h,
+            files=[("files", (f"{i}.png", files[i]))],
+            timeout=60,
+        )
+        return r.status_code, sizes[i]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(send, range(16)))
+    assert {code for code, _ in results} <= {200, 413}
+    stored = sum(size for code, size in results if code == 200)
+    me = httpx.get(f"{base}/api/auth/me", headers=h).json()["user"]["storageQuota"]
+    listed = httpx.get(f"{base}/api/images/user?limit=100", headers=h).json()
+    assert me["used"] == stored == sum(i["size"] for i in listed["images"])
+    assert me["used"] <= me["limit"]
+    assert any(code == 413 for code, _ in results)
+
+
+def test_cli_users_create_and_db_upgrade(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data")
+    r = _cli("db", "upgrade", env=env)
+    assert r.returncode == 0, r.stderr
+    r = _cli(
+        "users",
+        "create",
+        "Boss@Example.com",
+        "--password-stdin",
+        "--admin",
+        "--quota",
+        "5000",
+        env=env,
+        stdin="s3cret-password\n",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "admin boss@example.com" in r.stdout and "quota 5000" in r.stdout
+    r = _cli(
+        "users", "create", "boss@example.com", "--password-stdin", env=env, stdin="another-pass\n"
+    )
+    assert r.returncode == 1 and "already" in r.stderr.lower()
+    r = _cli("users", "create", "weak@example.com", "--password-stdin", env=env, stdin="short\n")
+    assert r.returncode == 1 and "Password" in r.stderr
+
+
+def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data", PIXVAULT_MAX_FILE_SIZE="ten megabytes")
+    r = _cli("serve", "--port", str(_free_port()), env=env)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PIXVAULT_MAX_FILE_SIZE" in lines[0]

@@ -1,0 +1,505 @@
+"""One contract for every metadata adapter: memory and SQLite (PostgreSQL when configured).
+
+Each test runs once per adapter, so the in-memory fakes used by service tests are proven to
+behave like the real database. To add a backend, write one ``_backend(tmp_path)`` context
+manager yielding ``Repos`` and register it in ``ADAPTERS``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from pixvault.core.errors import Conflict, NotFound, Unavailable
+from pixvault.core.keys import new_id, storage_key
+from pixvault.core.models import AccessEntry, Image, ImageQuery, ImageStatus, Purpose, User
+from pixvault.core.ports import ImagePatch, ImageRepo, TokenRepo, UserRepo
+from pixvault.metadata.engine import make_engine
+from pixvault.metadata.memory import MemoryDatabase
+from pixvault.metadata.migrate import upgrade
+from pixvault.metadata.repos import SqlDatabase
+
+T = TypeVar("T")
+NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+GB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Repos:
+    users: UserRepo
+    tokens: TokenRepo
+    images: ImageRepo
+    ping: Callable[[], None]
+
+
+@contextmanager
+def _memory(tmp_path: Path) -> Iterator[Repos]:
+    db = MemoryDatabase()
+    yield Repos(db.users, db.tokens, db.images, db.ping)
+
+
+@contextmanager
+def _sql(url: str) -> Iterator[Repos]:
+    upgrade(url)  # the schema comes from the migration, exactly as in production
+    db = SqlDatabase(make_engine(url))
+    try:
+        yield Repos(db.users, db.tokens, db.images, db.ping)
+    finally:
+        db.close()
+
+
+def _sqlite(tmp_path: Path) -> AbstractContextManager[Repos]:
+    return _sql(f"sqlite:///{tmp_path / 'db' / 'pixvault.db'}")
+
+
+@contextmanager
+def _postgresql(tmp_path: Path) -> Iterator[Repos]:
+    """Runs only with PIXVAULT_TEST_POSTGRES_URL set: a database this suite may wipe."""
+    url = os.environ["PIXVAULT_TEST_POSTGRES_URL"]
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    with _sql(url) as repos:
+        yield repos
+
+
+ADAPTERS: dict[str, Callable[[Path], AbstractContextManager[Repos]]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+}
+if os.environ.get("PIXVAULT_TEST_POSTGRES_URL"):
+    ADAPTERS["postgresql"] = _postgresql
+
+
+@pytest.fixture(params=list(ADAPTERS))
+def repos(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repos]:
+    with ADAPTERS[request.param](tmp_path) as adapter:
+        yield adapter
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def make_user(repos: Repos, email: str | None = None, quota_limit: int = GB) -> User:
+    user_id = new_id()
+    return repos.users.create(
+        user_id=user_id,
+        email=email or f"{user_id}@example.com",
+        password_hash="hash",
+        quota_limit=quota_limit,
+        now=NOW,
+    )
+
+
+def make_image(owner: User, name: str = "cat.png", *, size: int = 100, **kw: Any) -> Image:
+    image_id = new_id()
+    fields: dict[str, Any] = {
+        "id": image_id,
+        "owner_id": owner.id,
+        "storage_key": storage_key(owner.id, image_id, "png"),
+        "original_name": name,
+        "content_type": "image/png",
+        "size": size,
+        "width": 10,
+        "height": 20,
+        "md5": "0" * 32,
+        "sha256": "f" * 64,
+        "tags": (),
+        "is_public": False,
+        "status": ImageStatus.READY,
+        "uploaded_at": NOW,
+    }
+    fields.update(kw)
+    return Image(**fields)
+
+
+def run_threads(count: int, work: Callable[[int], T]) -> list[T]:
+    """Run ``work(i)`` in ``count`` threads released together; re-raise any error."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def target(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def ids(images: list[Image]) -> list[str]:
+    return [image.id for image in images]
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+def test_first_user_is_admin_and_later_users_are_not(repos: Repos) -> None:
+    first, second = make_user(repos), make_user(repos)
+    assert first.is_admin
+    assert not second.is_admin
+    assert repos.users.get(first.id) == first
+    assert repos.users.get(second.id) == second
+
+
+def test_concurrent_registrations_make_exactly_one_admin(repos: Repos) -> None:
+    users = run_threads(8, lambda i: make_user(repos))
+    assert sum(user.is_admin for user in users) == 1
+    stored = [repos.users.get(user.id) for user in users]
+    assert sum(bool(user and user.is_admin) for user in stored) == 1
+
+
+def test_duplicate_email_is_a_conflict_case_insensitively(repos: Repos) -> None:
+    make_user(repos, "Ann@Example.com")
+    with pytest.raises(Conflict, match="Email already registered"):
+        make_user(repos, "aNN@example.COM")
+
+
+def test_email_is_stored_lowercased_and_found_case_insensitively(repos: Repos) -> None:
+    user = make_user(repos, "Bob@Example.COM")
+    assert user.email == "bob@example.com"
+    creds = repos.users.get_credentials("BOB@example.com")
+    assert creds is not None
+    assert creds.user == user
+    assert creds.password_hash == "hash"
+    assert repos.users.get_credentials("nobody@example.com") is None
+    assert repos.users.get(new_id()) is None
+
+
+def test_timestamps_come_back_as_aware_utc(repos: Repos) -> None:
+    plus_two = NOW.astimezone(timezone(timedelta(hours=2)))
+    user = repos.users.create(
+        user_id=new_id(), email="tz@example.com", password_hash="h", quota_limit=1, now=plus_two
+    )
+    stored = repos.users.get(user.id)
+    assert stored is not None
+    assert stored.created_at == NOW
+    assert stored.created_at.utcoffset() == timedelta(0)
+    with pytest.raises(ValueError, match="naive"):
+        repos.users.create(
+            user_id=new_id(),
+            email="naive@example.com",
+            password_hash="h",
+            quota_limit=1,
+            now=NOW.replace(tzinfo=None),
+        )
+
+
+def test_reserve_quota_is_all_or_nothing(repos: Repos) -> None:
+    user = make_user(repos, quota_limit=100)
+    assert repos.users.reserve_quota(user.id, 60)
+    assert not repos.users.reserve_quota(user.id, 41)
+    assert repos.users.reserve_quota(user.id, 40)  # exactly at the limit fits
+    assert repos.users.reserve_quota(user.id, 0)  # nothing always fits
+    assert not repos.users.reserve_quota(user.id, 1)
+    assert not repos.users.reserve_quota(new_id(), 1)
+    assert _used(repos, user) == 100
+
+
+def test_release_quota_never_goes_below_zero(repos: Repos) -> None:
+    user = make_user(repos, quota_limit=100)
+    repos.users.reserve_quota(user.id, 30)
+    repos.users.release_quota(user.id, 10)
+    assert _used(repos, user) == 20
+    repos.users.release_quota(user.id, 50)
+    assert _used(repos, user) == 0
+
+
+def test_concurrent_reservations_never_overrun_the_quota(repos: Repos) -> None:
+    limit = 1000
+    user = make_user(repos, quota_limit=limit)
+    sizes = [90 + 7 * i for i in range(16)]  # sums to 2280: only some can fit
+
+    def reserve(i: int) -> list[int]:
+        return [sizes[i] for _ in range(3) if repos.users.reserve_quota(user.id, sizes[i])]
+
+    granted = [n for got in run_threads(16, reserve) for n in got]
+    assert _used(repos, user) == sum(granted)
+    # Someone was refused, so what is left is less than the largest size.
+    assert limit - max(sizes) < sum(granted) <= limit
+
+
+def test_set_quota_and_set_admin(repos: Repos) -> None:
+    make_user(repos)
+    user = make_user(repos, quota_limit=10)
+    repos.users.set_quota(user.id, 500)
+    repos.users.set_admin(user.id, True)
+    stored = repos.users.get(user.id)
+    assert stored is not None
+    assert (stored.quota_limit, stored.is_admin) == (500, True)
+    assert repos.users.reserve_quota(user.id, 500)
+    repos.users.set_admin(user.id, False)
+    assert repos.users.get(user.id) == User(
+        id=user.id,
+        email=user.email,
+        is_admin=False,
+        quota_used=500,
+        quota_limit=500,
+        created_at=NOW,
+    )
+
+
+def _used(repos: Repos, user: User) -> int:
+    stored = repos.users.get(user.id)
+    assert stored is not None
+    return stored.quota_used
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+def test_token_resolves_to_its_user_until_expiry(repos: Repos) -> None:
+    user = make_user(repos)
+    repos.tokens.add(
+        token_hash="a" * 64, user_id=user.id, created_at=NOW, expires_at=NOW + timedelta(hours=1)
+    )
+    assert repos.tokens.user_for("a" * 64, NOW) == user
+    assert repos.tokens.user_for("a" * 64, NOW + timedelta(minutes=59)) == user
+    assert repos.tokens.user_for("a" * 64, NOW + timedelta(hours=1)) is None
+    assert repos.tokens.user_for("b" * 64, NOW) is None
+
+
+def test_revoked_token_resolves_to_nobody(repos: Repos) -> None:
+    user = make_user(repos)
+    for h in ("a" * 64, "b" * 64):
+        repos.tokens.add(
+            token_hash=h, user_id=user.id, created_at=NOW, expires_at=NOW + timedelta(days=1)
+        )
+    repos.tokens.revoke("a" * 64)
+    repos.tokens.revoke("a" * 64)  # twice is fine
+    repos.tokens.revoke("c" * 64)  # unknown is fine
+    assert repos.tokens.user_for("a" * 64, NOW) is None
+    assert repos.tokens.user_for("b" * 64, NOW) == user
+
+
+def test_token_for_a_missing_user_or_twice_is_a_conflict(repos: Repos) -> None:
+    user = make_user(repos)
+    later = NOW + timedelta(days=1)
+    repos.tokens.add(token_hash="a" * 64, user_id=user.id, created_at=NOW, expires_at=later)
+    with pytest.raises(Conflict):
+        repos.tokens.add(token_hash="a" * 64, user_id=user.id, created_at=NOW, expires_at=later)
+    with pytest.raises(Conflict):
+        repos.tokens.add(token_hash="b" * 64, user_id=new_id(), created_at=NOW, expires_at=later)
+
+
+# --- images ------------------------------------------------------------------------------
+
+
+def test_added_images_come_back_whole_to_their_owner_only(repos: Repos) -> None:
+    owner, other = make_user(repos), make_user(repos)
+    image = make_image(owner, "Holiday.PNG", tags=("sea", "beach", "sea"), is_public=True)
+    repos.images.add_many([image])
+    expected = replace(image, tags=("beach", "sea"))  # a set of tags, sorted
+    assert repos.images.get(owner.id, image.id) == expected
+    assert repos.images.get_by_key(image.storage_key) == expected
+    assert repos.images.get(other.id, image.id) is None
+    assert repos.images.get(owner.id, new_id()) is None
+    assert repos.images.get_by_key(storage_key(owner.id, new_id(), "png")) is None
+
+
+def test_add_many_stores_all_or_nothing(repos: Repos) -> None:
+    owner = make_user(repos)
+    existing = make_image(owner)
+    repos.images.add_many([existing])
+    fresh = make_image(owner, tags=("a",))
+    clash = make_image(owner, storage_key=existing.storage_key, tags=("b",))
+    with pytest.raises(Conflict):
+        repos.images.add_many([fresh, clash])
+    assert repos.images.get(owner.id, fresh.id) is None
+    assert repos.images.list(owner.id, ImageQuery()) == ([existing], 1)
+    assert repos.images.list(owner.id, ImageQuery(tags=("a", "b"))) == ([], 0)
+    with pytest.raises(Conflict):  # an owner that does not exist
+        repos.images.add_many([make_image(make_user_record())])
+
+
+def test_list_is_newest_first_and_paged(repos: Repos) -> None:
+    owner, other = make_user(repos), make_user(repos)
+    batch = [make_image(owner, f"{i}.png") for i in range(5)]
+    repos.images.add_many(batch)
+    repos.images.add_many([make_image(other)])
+    newest_first = ids(batch)[::-1]
+    assert _page(repos, owner, page=1, limit=2) == (newest_first[:2], 5)
+    assert _page(repos, owner, page=2, limit=2) == (newest_first[2:4], 5)
+    assert _page(repos, owner, page=3, limit=2) == (newest_first[4:], 5)
+    assert _page(repos, owner, page=4, limit=2) == ([], 5)
+    assert _page(repos, owner, page=1, limit=20) == (newest_first, 5)
+
+
+def test_tag_filter_matches_any_tag_once(repos: Repos) -> None:
+    owner, other = make_user(repos), make_user(repos)
+    both = make_image(owner, tags=("cat", "dog"))
+    cat = make_image(owner, tags=("cat",))
+    bird = make_image(owner, tags=("bird",))
+    untagged = make_image(owner)
+    repos.images.add_many([both, cat, bird, untagged])
+    repos.images.add_many([make_image(other, tags=("cat",))])
+    assert _page(repos, owner, tags=("cat", "dog")) == ([cat.id, both.id], 2)
+    assert _page(repos, owner, tags=("bird", "fish")) == ([bird.id], 1)
+    assert _page(repos, owner, tags=("fish",)) == ([], 0)
+    items, _ = repos.images.list(owner.id, ImageQuery(tags=("dog",)))
+    assert items[0].tags == ("cat", "dog")  # all tags of a match, sorted
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("%", ["100%.png"]),
+        ("_", ["a_b.png"]),
+        ("\\", ["back\\slash.png"]),
+        (".*", ["dot.*star.png"]),
+        ("[ab]", []),
+        ("STRASSE", ["Straße.png"]),
+        (
+            "PNG",
+            ["Straße.png", "dot.*star.png", "back\\slash.png", "a_b.png", "axb.png", "100%.png"],
+        ),
+        ("", ["Straße.png", "dot.*star.png", "back\\slash.png", "a_b.png", "axb.png", "100%.png"]),
+    ],
+)
+def test_search_is_a_literal_case_insensitive_substring(
+    repos: Repos, term: str, expected: list[str]
+) -> None:
+    owner = make_user(repos)
+    names = ["100%.png", "axb.png", "a_b.png", "back\\slash.png", "dot.*star.png", "Straße.png"]
+    repos.images.add_many([make_image(owner, name) for name in names])
+    items, total = repos.images.list(owner.id, ImageQuery(search=term))
+    assert [image.original_name for image in items] == expected
+    assert total == len(expected)
+
+
+def test_search_and_tags_combine(repos: Repos) -> None:
+    owner = make_user(repos)
+    hit = make_image(owner, "Red Cat.jpg", tags=("pets",))
+    repos.images.add_many([hit, make_image(owner, "red car.jpg"), make_image(owner, "cat.jpg")])
+    assert _page(repos, owner, tags=("pets", "x"), search="red") == ([hit.id], 1)
+
+
+def test_update_replaces_tags_and_visibility_for_the_owner_only(repos: Repos) -> None:
+    owner, other = make_user(repos), make_user(repos)
+    image = make_image(owner, tags=("old", "keep"))
+    repos.images.add_many([image])
+    assert repos.images.update(other.id, image.id, ImagePatch(is_public=True)) is None
+    assert repos.images.update(owner.id, new_id(), ImagePatch(is_public=True)) is None
+
+    tagged = repos.images.update(owner.id, image.id, ImagePatch(tags=("new", "keep", "new")))
+    assert tagged is not None
+    assert (tagged.tags, tagged.is_public) == (("keep", "new"), False)
+    public = repos.images.update(owner.id, image.id, ImagePatch(is_public=True))
+    assert public is not None
+    assert (public.tags, public.is_public) == (("keep", "new"), True)
+    assert repos.images.get(owner.id, image.id) == public
+    assert _page(repos, owner, tags=("old",)) == ([], 0)
+    cleared = repos.images.update(owner.id, image.id, ImagePatch(tags=()))
+    assert cleared is not None
+    assert cleared.tags == ()
+
+
+def test_delete_removes_the_row_and_refunds_its_size(repos: Repos) -> None:
+    owner, other = make_user(repos), make_user(repos)
+    image = make_image(owner, size=300, tags=("x",))
+    repos.users.reserve_quota(owner.id, 500)
+    repos.images.add_many([image])
+    assert repos.images.delete_and_refund(other.id, image.id) is None
+    assert _used(repos, owner) == 500
+
+    assert repos.images.delete_and_refund(owner.id, image.id) == image
+    assert _used(repos, owner) == 200
+    assert repos.images.get(owner.id, image.id) is None
+    assert repos.images.get_by_key(image.storage_key) is None
+    assert _page(repos, owner, tags=("x",)) == ([], 0)
+    assert repos.images.delete_and_refund(owner.id, image.id) is None
+    assert _used(repos, owner) == 200
+
+
+def test_concurrent_deletes_refund_once(repos: Repos) -> None:
+    owner = make_user(repos)
+    image = make_image(owner, size=300)
+    repos.users.reserve_quota(owner.id, 1000)
+    repos.images.add_many([image])
+    results = run_threads(8, lambda i: repos.images.delete_and_refund(owner.id, image.id))
+    assert [r for r in results if r is not None] == [image]
+    assert _used(repos, owner) == 700
+
+
+def test_access_log_is_newest_first_and_goes_with_its_image(repos: Repos) -> None:
+    owner = make_user(repos)
+    image, other_image = make_image(owner), make_image(owner)
+    repos.images.add_many([image, other_image])
+    entries = [
+        AccessEntry(image.id, NOW + timedelta(seconds=i), purpose, f"10.0.0.{i}")
+        for i, purpose in enumerate([Purpose.VIEW, Purpose.DOWNLOAD, Purpose.VIEW])
+    ]
+    for entry in entries:
+        repos.images.add_access(entry)
+    repos.images.add_access(AccessEntry(other_image.id, NOW, Purpose.VIEW, "::1"))
+
+    assert repos.images.list_access(image.id, 1, 2) == (entries[:0:-1], 3)
+    assert repos.images.list_access(image.id, 2, 2) == (entries[:1], 3)
+    assert repos.images.list_access(new_id(), 1, 10) == ([], 0)
+    with pytest.raises(NotFound):
+        repos.images.add_access(AccessEntry(new_id(), NOW, Purpose.VIEW, "::1"))
+
+    repos.images.delete_and_refund(owner.id, image.id)
+    assert repos.images.list_access(image.id, 1, 10) == ([], 0)
+    assert repos.images.list_access(other_image.id, 1, 10)[1] == 1
+
+
+def test_ping_answers(repos: Repos) -> None:
+    repos.ping()
+    repos.images.ping()
+
+
+# --- SQL only ----------------------------------------------------------------------------
+
+
+def test_unreachable_sqlite_is_unavailable(tmp_path: Path) -> None:
+    db = SqlDatabase(make_engine(f"sqlite:///{tmp_path}"))  # a directory cannot be opened
+    try:
+        with pytest.raises(Unavailable):
+            db.ping()
+        with pytest.raises(Unavailable):
+            db.images.ping()
+        with pytest.raises(Unavailable):
+            db.users.get(new_id())
+    finally:
+        db.close()
+
+
+# --- helpers used above ------------------------------------------------------------------
+
+
+def _page(
+    repos: Repos,
+    owner: User,
+    *,
+    page: int = 1,
+    limit: int = 20,
+    tags: tuple[str, ...] = (),
+    search: str = "",
+) -> tuple[list[str], int]:
+    items, total = repos.images.list(owner.id, ImageQuery(page, limit, tags, search))
+    return ids(items), total
+
+
+def make_user_record() -> User:
+    """A user that was never stored."""
+    return User(new_id(), "ghost@example.com", False, 0, GB, NOW)
