@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[Network], NoDecode, BeforeValidator(_split_csv)] = []
     public_url: str = ""
     token_ttl: int = Field(default=30 * 24 * 3600, ge=60)
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_public_base_url: str = ""
+    redis_url: str = ""
 
     @field_validator("rate_limit", "auth_rate_limit")
     @classmethod
@@ -55,9 +61,9 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate like '15/minute': {value!r}") from None
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "s3_endpoint_url", "s3_public_base_url")
     @classmethod
-    def _valid_public_url(cls, value: str) -> str:
+    def _valid_http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
@@ -65,9 +71,30 @@ class Settings(BaseSettings):
     @field_validator("storage_url")
     @classmethod
     def _valid_storage_url(cls, value: str) -> str:
-        if value and not value.startswith("file://"):
-            raise ValueError("only file:///path is supported")
+        if value.startswith("s3://") and len(value) > len("s3://"):
+            return value
+        if value and not value.startswith("file:///"):
+            raise ValueError("use file:///absolute/path or s3://bucket[/prefix]")
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def s3_credentials(self) -> tuple[str | None, str | None, str | None]:
+        """(access key, secret key, region): PIXVAULT_S3_* first, then the standard AWS_*."""
+        return (
+            self.s3_access_key_id or os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            self.s3_secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            self.s3_region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or None,
+        )
 
     # Derived values: the defaults live under data_dir so a fresh checkout needs no setup.
 

@@ -222,6 +222,7 @@ class ImageService:
             content_type=row.content_type,
             disposition=purpose.disposition,
             filename=row.original_name,
+            public=row.is_public,
         )
         return SignedUrl(url=url, expires_at=expires_at)
 

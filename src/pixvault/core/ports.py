@@ -59,10 +59,13 @@ class BlobStore(Protocol):
         content_type: str,
         disposition: str,
         filename: str,
+        public: bool = False,
     ) -> str:
         """A URL that lets anyone holding it GET the bytes until ``expires_at``.
 
-        Must be pure computation (no I/O): a gallery page signs 100 of these.
+        Must be pure computation (no I/O): a gallery page signs 100 of these. ``public`` marks an
+        image its owner made public; a store with a public base URL (a CDN) may return a plain,
+        unsigned link to it instead.
         """
         ...
 

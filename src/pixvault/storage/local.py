@@ -80,6 +80,7 @@ class LocalBlobStore:
         content_type: str,
         disposition: str,
         filename: str,
+        public: bool = False,
     ) -> str:
         """A path on this app; the web layer makes it absolute with the public base URL."""
         exp = int(expires_at.timestamp())

@@ -50,6 +50,7 @@ class MemoryBlobStore:
         content_type: str,
         disposition: str,
         filename: str,
+        public: bool = False,
     ) -> str:
         return f"memory://{quote(key)}?exp={int(expires_at.timestamp())}&disp={disposition}"
 
