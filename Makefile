@@ -37,7 +37,7 @@ format: $(VENV)/.dev-installed  ## apply ruff formatting and safe fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(VENV)/.dev-installed  ## run the benchmarks and print their tables
+bench: $(VENV)/.dev-installed  ## run the benchmarks and print their table
 	$(BIN)/python -m bench
 
 clean:  ## remove the virtualenv and caches (keeps ./data)

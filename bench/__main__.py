@@ -5,7 +5,10 @@ Rows:
   the upload path must avoid);
 - hashing + spooling + storing the same file vs decoding it;
 - signing a gallery page of 100 URLs vs the SQLite query that fetches that page;
-- one whole upload through the ASGI app vs decoding the file.
+- one whole upload through the ASGI app vs decoding the file;
+- presigning 100 S3 URLs with pixvault's SigV4 signer vs botocore's presigner.
+
+`python -m bench.pg_plan` prints the PostgreSQL query plans of the gallery queries.
 """
 
 from __future__ import annotations
@@ -153,6 +156,9 @@ def main() -> None:
             )
         container.close()
 
+    from bench import s3_presign
+
+    rows.extend(s3_presign.rows())
     print(f"12 MP JPEG: {len(data) / 1e6:.1f} MB\n")
     print(f"{'measured':40} {'ms':>8}   {'baseline':28} {'ms':>8} {'ratio':>7}")
     for name, ms, base_name, base_ms in rows:

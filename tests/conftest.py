@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,6 +18,8 @@ from pixvault.core.models import ImageQuery
 from pixvault.metadata.migrate import upgrade
 from pixvault.settings import Settings
 from pixvault.web.app import create_app
+
+pytest_plugins = ["tests.services.postgres", "tests.services.seaweed", "tests.services.redis"]
 
 PASSWORD = "correct horse battery"
 _emails = itertools.count(1)
@@ -48,6 +52,12 @@ class Api:
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['accessToken']}"}
 
+    def fetch(self, url: str, **kwargs: Any) -> httpx.Response:
+        """GET a signed URL: the app's own links through the test client, store links for real."""
+        if url.startswith(str(self.client.base_url)):
+            return self.client.get(url, **kwargs)
+        return httpx.get(url, timeout=30, **kwargs)
+
     def user_id(self, headers: dict[str, str]) -> str:
         return str(self.client.get("/api/auth/me", headers=headers).json()["user"]["id"])
 
@@ -68,8 +78,8 @@ class Api:
         return frozenset(self.container.blobs.iter_keys()), rows, user.quota_used, spool
 
 
-def build_api(tmp_path: Path, **overrides: Any) -> Iterator[Api]:
-    settings = make_settings(tmp_path / "data", **overrides)
+def build_api(data_dir: Path, **overrides: Any) -> Iterator[Api]:
+    settings = make_settings(data_dir, **overrides)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     container = build_container(settings)
@@ -84,18 +94,55 @@ def build_api(tmp_path: Path, **overrides: Any) -> Iterator[Api]:
         yield Api(client, container, settings)
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    yield from build_api(tmp_path)
+STACKS = ["embedded", "production"]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    """The API suite runs twice: SQLite + disk + memory, and PostgreSQL + SeaweedFS + Redis."""
+    return str(request.param)
+
+
+def backend_overrides(request: pytest.FixtureRequest, stack: str) -> dict[str, Any]:
+    """Settings that point an app at the production stack, isolated for one test."""
+    if stack == "embedded":
+        return {}
+    pg_url = request.getfixturevalue("postgres_url")
+    request.getfixturevalue("pg_clean")
+    s3 = request.getfixturevalue("seaweed")
+    redis_url = request.getfixturevalue("redis_url")
+    prefix = f"t{next(_emails)}-{uuid.uuid4().hex[:8]}"
+    return {
+        "database_url": pg_url,
+        "storage_url": f"s3://{s3.bucket}/{prefix}",
+        "s3_endpoint_url": s3.endpoint_url,
+        "s3_access_key_id": s3.access_key,
+        "s3_secret_access_key": s3.secret_key,
+        "s3_region": s3.region,
+        "redis_url": redis_url,
+        "redis_key_prefix": prefix,
+    }
 
 
 @pytest.fixture
-def api_factory(tmp_path: Path) -> Iterator[Any]:
+def api(request: pytest.FixtureRequest, stack: str, tmp_path: Path) -> Iterator[Api]:
+    yield from build_api(tmp_path / "data", **backend_overrides(request, stack))
+
+
+@pytest.fixture
+def local_api(tmp_path: Path) -> Iterator[Api]:
+    """Embedded stack only: for behaviour of the app's own /files links and local disk."""
+    yield from build_api(tmp_path / "data")
+
+
+@pytest.fixture
+def api_factory(request: pytest.FixtureRequest, stack: str, tmp_path: Path) -> Iterator[Any]:
     """Build an app with non-default settings, e.g. ``api_factory(max_file_size=1000)``."""
     made: list[Iterator[Api]] = []
 
     def factory(**overrides: Any) -> Api:
-        gen = build_api(tmp_path / f"app{len(made)}", **overrides)
+        values = {**backend_overrides(request, stack), **overrides}
+        gen = build_api(tmp_path / f"app{len(made)}", **values)
         made.append(gen)
         return next(gen)
 

@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="make the account an admin")
     create.add_argument("--quota", type=int, default=None, metavar="BYTES")
 
+    sub.add_parser("check-config", help="check that each configured backend answers")
+
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True
     )
@@ -83,6 +85,16 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_config(settings: Settings) -> int:
+    from pixvault.checks import run_checks
+
+    checks = run_checks(settings)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"{mark} {check.name:<12} {check.target}: {check.detail}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -92,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args.host, args.port)
         if args.command == "users":
             return _create_user(settings, args)
+        if args.command == "check-config":
+            return _check_config(settings)
         _migrate(settings)
         print("database is up to date")
         return 0

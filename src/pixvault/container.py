@@ -12,7 +12,7 @@ from pixvault.core.images import ImageService, UploadLimits
 from pixvault.core.ports import BlobStore, Clock, RateLimiter
 from pixvault.metadata.engine import make_engine
 from pixvault.metadata.repos import SqlDatabase
-from pixvault.ratelimit.limiter import LimitsRateLimiter
+from pixvault.ratelimit.resilient import build_limiters
 from pixvault.settings import Settings
 from pixvault.storage.local import LocalBlobStore
 
@@ -21,8 +21,18 @@ def _local_store(settings: Settings, secret: bytes) -> BlobStore:
     return LocalBlobStore(settings.blob_root, secret)
 
 
-# Storage backends by URL scheme; S3 joins this table, nothing else changes.
-STORES: dict[str, Callable[[Settings, bytes], BlobStore]] = {"file": _local_store, "": _local_store}
+def _s3_store(settings: Settings, secret: bytes) -> BlobStore:
+    from pixvault.storage.s3 import S3BlobStore  # boto3 is only imported when S3 is used
+
+    return S3BlobStore.from_settings(settings, secret)
+
+
+# Storage backends by URL scheme: the only place that knows which adapters exist.
+STORES: dict[str, Callable[[Settings, bytes], BlobStore]] = {
+    "": _local_store,
+    "file": _local_store,
+    "s3": _s3_store,
+}
 
 
 @dataclass
@@ -30,7 +40,8 @@ class Container:
     settings: Settings
     database: SqlDatabase
     blobs: BlobStore
-    limiter: RateLimiter
+    api_limiter: RateLimiter
+    auth_limiter: RateLimiter
     images: ImageService
     auth: AuthService
 
@@ -38,6 +49,15 @@ class Container:
         """Raise ``Unavailable`` unless the database and the blob store both answer."""
         self.database.ping()
         self.blobs.ping()
+
+    def metrics(self) -> dict[str, int]:
+        """Counters worth alerting on, e.g. requests served without a shared rate limit."""
+        found: dict[str, int] = {}
+        for limiter in (self.api_limiter, self.auth_limiter):
+            stats = getattr(limiter, "stats", None)
+            if callable(stats):
+                found.update(stats())
+        return found
 
     def close(self) -> None:
         self.database.close()
@@ -49,7 +69,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     database = SqlDatabase(make_engine(settings.resolved_database_url))
     blobs = STORES[urlsplit(settings.storage_url).scheme](settings, secret)
-    limiter = LimitsRateLimiter("memory://")
+    api_limiter, auth_limiter = build_limiters(
+        settings.redis_url, key_prefix=settings.redis_key_prefix
+    )
     images = ImageService(
         images=database.images,
         users=database.users,
@@ -65,7 +87,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     auth = AuthService(
         users=database.users,
         tokens=database.tokens,
-        limiter=limiter,
+        limiter=auth_limiter,
         clock=clock,
         policy=AuthPolicy(
             allow_registration=settings.allow_registration,
@@ -74,4 +96,4 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             auth_rate_limit=settings.auth_rate_limit,
         ),
     )
-    return Container(settings, database, blobs, limiter, images, auth)
+    return Container(settings, database, blobs, api_limiter, auth_limiter, images, auth)

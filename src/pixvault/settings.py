@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: str = ""
     s3_public_base_url: str = ""
     redis_url: str = ""
+    redis_key_prefix: str = Field(default="pixvault", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
     @field_validator("rate_limit", "auth_rate_limit")
     @classmethod

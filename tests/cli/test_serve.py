@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,21 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.server import clean_env, free_port, serve
 from tests.imagegen import make_image
 
 PASSWORD = "correct horse battery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXVAULT_")}
-    env.update({"PIXVAULT_DATA_DIR": str(data_dir), **extra})
-    return env
 
 
 def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -45,32 +31,10 @@ def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    data = tmp_path_factory.mktemp("serve") / "data"
-    env = _env(data, PIXVAULT_DEFAULT_QUOTA="60000")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pixvault", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"server did not start:\n{out}")
-            time.sleep(0.1)
+    tmp = tmp_path_factory.mktemp("serve")
+    env = clean_env(tmp / "data", PIXVAULT_DEFAULT_QUOTA="60000")
+    with serve(env, tmp / "server.log") as base:
         yield base, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _login(base: str, email: str) -> dict[str, str]:
@@ -140,7 +104,7 @@ def test_parallel_uploads_respect_quota(server: tuple[str, dict[str, str]]) -> N
 
 
 def test_cli_users_create_and_db_upgrade(tmp_path: Path) -> None:
-    env = _env(tmp_path / "data")
+    env = clean_env(tmp_path / "data")
     r = _cli("db", "upgrade", env=env)
     assert r.returncode == 0, r.stderr
     r = _cli(
@@ -165,8 +129,8 @@ def test_cli_users_create_and_db_upgrade(tmp_path: Path) -> None:
 
 
 def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
-    env = _env(tmp_path / "data", PIXVAULT_MAX_FILE_SIZE="ten megabytes")
-    r = _cli("serve", "--port", str(_free_port()), env=env)
+    env = clean_env(tmp_path / "data", PIXVAULT_MAX_FILE_SIZE="ten megabytes")
+    r = _cli("serve", "--port", str(free_port()), env=env)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "PIXVAULT_MAX_FILE_SIZE" in lines[0]

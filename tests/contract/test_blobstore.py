@@ -15,12 +15,15 @@ from pixvault.storage.local import LocalBlobStore
 from pixvault.storage.memory import MemoryBlobStore
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=["memory", "local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "memory":
         yield MemoryBlobStore()
-    else:
+    elif request.param == "local":
         yield LocalBlobStore(tmp_path / "blobs", b"secret")
+    else:
+        # The real SeaweedFS server of this session; a unique prefix keeps each test's keys apart.
+        yield request.getfixturevalue("s3_store")
 
 
 def _key(ext: str = "png") -> str:

@@ -1,153 +1,45 @@
-"""One contract for every metadata adapter: memory and SQLite (PostgreSQL when configured).
+"""One contract for every metadata adapter: memory, SQLite and PostgreSQL.
 
 Each test runs once per adapter, so the in-memory fakes used by service tests are proven to
-behave like the real database. To add a backend, write one ``_backend(tmp_path)`` context
-manager yielding ``Repos`` and register it in ``ADAPTERS``.
+behave like the real databases. PostgreSQL is the session's throwaway database
+(``tests.services.postgres``), emptied before each test; without a server those cases skip
+(fail under CI). Adapters and helpers live in ``metadata_support``.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
 from pixvault.core.errors import Conflict, NotFound, Unavailable
 from pixvault.core.keys import new_id, storage_key
-from pixvault.core.models import AccessEntry, Image, ImageQuery, ImageStatus, Purpose, User
-from pixvault.core.ports import ImagePatch, ImageRepo, TokenRepo, UserRepo
+from pixvault.core.models import AccessEntry, ImageQuery, Purpose, User
+from pixvault.core.ports import ImagePatch
 from pixvault.metadata.engine import make_engine
-from pixvault.metadata.memory import MemoryDatabase
-from pixvault.metadata.migrate import upgrade
 from pixvault.metadata.repos import SqlDatabase
-
-T = TypeVar("T")
-NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-GB = 1 << 30
-
-
-@dataclass(frozen=True)
-class Repos:
-    users: UserRepo
-    tokens: TokenRepo
-    images: ImageRepo
-    ping: Callable[[], None]
-
-
-@contextmanager
-def _memory(tmp_path: Path) -> Iterator[Repos]:
-    db = MemoryDatabase()
-    yield Repos(db.users, db.tokens, db.images, db.ping)
+from tests.contract.metadata_support import (
+    ADAPTERS,
+    NOW,
+    Repos,
+    ids,
+    make_image,
+    make_user,
+    make_user_record,
+    open_repos,
+    page_ids,
+    run_threads,
+    used_quota,
+)
 
 
-@contextmanager
-def _sql(url: str) -> Iterator[Repos]:
-    upgrade(url)  # the schema comes from the migration, exactly as in production
-    db = SqlDatabase(make_engine(url))
-    try:
-        yield Repos(db.users, db.tokens, db.images, db.ping)
-    finally:
-        db.close()
-
-
-def _sqlite(tmp_path: Path) -> AbstractContextManager[Repos]:
-    return _sql(f"sqlite:///{tmp_path / 'db' / 'pixvault.db'}")
-
-
-@contextmanager
-def _postgresql(tmp_path: Path) -> Iterator[Repos]:
-    """Runs only with PIXVAULT_TEST_POSTGRES_URL set: a database this suite may wipe."""
-    url = os.environ["PIXVAULT_TEST_POSTGRES_URL"]
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    with _sql(url) as repos:
-        yield repos
-
-
-ADAPTERS: dict[str, Callable[[Path], AbstractContextManager[Repos]]] = {
-    "memory": _memory,
-    "sqlite": _sqlite,
-}
-if os.environ.get("PIXVAULT_TEST_POSTGRES_URL"):
-    ADAPTERS["postgresql"] = _postgresql
-
-
-@pytest.fixture(params=list(ADAPTERS))
+@pytest.fixture(params=ADAPTERS)
 def repos(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repos]:
-    with ADAPTERS[request.param](tmp_path) as adapter:
+    with open_repos(request.param, request, tmp_path) as adapter:
         yield adapter
-
-
-# --- helpers -----------------------------------------------------------------------------
-
-
-def make_user(repos: Repos, email: str | None = None, quota_limit: int = GB) -> User:
-    user_id = new_id()
-    return repos.users.create(
-        user_id=user_id,
-        email=email or f"{user_id}@example.com",
-        password_hash="hash",
-        quota_limit=quota_limit,
-        now=NOW,
-    )
-
-
-def make_image(owner: User, name: str = "cat.png", *, size: int = 100, **kw: Any) -> Image:
-    image_id = new_id()
-    fields: dict[str, Any] = {
-        "id": image_id,
-        "owner_id": owner.id,
-        "storage_key": storage_key(owner.id, image_id, "png"),
-        "original_name": name,
-        "content_type": "image/png",
-        "size": size,
-        "width": 10,
-        "height": 20,
-        "md5": "0" * 32,
-        "sha256": "f" * 64,
-        "tags": (),
-        "is_public": False,
-        "status": ImageStatus.READY,
-        "uploaded_at": NOW,
-    }
-    fields.update(kw)
-    return Image(**fields)
-
-
-def run_threads(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run ``work(i)`` in ``count`` threads released together; re-raise any error."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def target(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
-
-
-def ids(images: list[Image]) -> list[str]:
-    return [image.id for image in images]
 
 
 # --- users -------------------------------------------------------------------------------
@@ -212,16 +104,16 @@ def test_reserve_quota_is_all_or_nothing(repos: Repos) -> None:
     assert repos.users.reserve_quota(user.id, 0)  # nothing always fits
     assert not repos.users.reserve_quota(user.id, 1)
     assert not repos.users.reserve_quota(new_id(), 1)
-    assert _used(repos, user) == 100
+    assert used_quota(repos, user) == 100
 
 
 def test_release_quota_never_goes_below_zero(repos: Repos) -> None:
     user = make_user(repos, quota_limit=100)
     repos.users.reserve_quota(user.id, 30)
     repos.users.release_quota(user.id, 10)
-    assert _used(repos, user) == 20
+    assert used_quota(repos, user) == 20
     repos.users.release_quota(user.id, 50)
-    assert _used(repos, user) == 0
+    assert used_quota(repos, user) == 0
 
 
 def test_concurrent_reservations_never_overrun_the_quota(repos: Repos) -> None:
@@ -233,7 +125,7 @@ def test_concurrent_reservations_never_overrun_the_quota(repos: Repos) -> None:
         return [sizes[i] for _ in range(3) if repos.users.reserve_quota(user.id, sizes[i])]
 
     granted = [n for got in run_threads(16, reserve) for n in got]
-    assert _used(repos, user) == sum(granted)
+    assert used_quota(repos, user) == sum(granted)
     # Someone was refused, so what is left is less than the largest size.
     assert limit - max(sizes) < sum(granted) <= limit
 
@@ -256,12 +148,6 @@ def test_set_quota_and_set_admin(repos: Repos) -> None:
         quota_limit=500,
         created_at=NOW,
     )
-
-
-def _used(repos: Repos, user: User) -> int:
-    stored = repos.users.get(user.id)
-    assert stored is not None
-    return stored.quota_used
 
 
 # --- tokens ------------------------------------------------------------------------------
@@ -337,11 +223,11 @@ def test_list_is_newest_first_and_paged(repos: Repos) -> None:
     repos.images.add_many(batch)
     repos.images.add_many([make_image(other)])
     newest_first = ids(batch)[::-1]
-    assert _page(repos, owner, page=1, limit=2) == (newest_first[:2], 5)
-    assert _page(repos, owner, page=2, limit=2) == (newest_first[2:4], 5)
-    assert _page(repos, owner, page=3, limit=2) == (newest_first[4:], 5)
-    assert _page(repos, owner, page=4, limit=2) == ([], 5)
-    assert _page(repos, owner, page=1, limit=20) == (newest_first, 5)
+    assert page_ids(repos, owner, page=1, limit=2) == (newest_first[:2], 5)
+    assert page_ids(repos, owner, page=2, limit=2) == (newest_first[2:4], 5)
+    assert page_ids(repos, owner, page=3, limit=2) == (newest_first[4:], 5)
+    assert page_ids(repos, owner, page=4, limit=2) == ([], 5)
+    assert page_ids(repos, owner, page=1, limit=20) == (newest_first, 5)
 
 
 def test_tag_filter_matches_any_tag_once(repos: Repos) -> None:
@@ -352,9 +238,9 @@ def test_tag_filter_matches_any_tag_once(repos: Repos) -> None:
     untagged = make_image(owner)
     repos.images.add_many([both, cat, bird, untagged])
     repos.images.add_many([make_image(other, tags=("cat",))])
-    assert _page(repos, owner, tags=("cat", "dog")) == ([cat.id, both.id], 2)
-    assert _page(repos, owner, tags=("bird", "fish")) == ([bird.id], 1)
-    assert _page(repos, owner, tags=("fish",)) == ([], 0)
+    assert page_ids(repos, owner, tags=("cat", "dog")) == ([cat.id, both.id], 2)
+    assert page_ids(repos, owner, tags=("bird", "fish")) == ([bird.id], 1)
+    assert page_ids(repos, owner, tags=("fish",)) == ([], 0)
     items, _ = repos.images.list(owner.id, ImageQuery(tags=("dog",)))
     assert items[0].tags == ("cat", "dog")  # all tags of a match, sorted
 
@@ -390,7 +276,7 @@ def test_search_and_tags_combine(repos: Repos) -> None:
     owner = make_user(repos)
     hit = make_image(owner, "Red Cat.jpg", tags=("pets",))
     repos.images.add_many([hit, make_image(owner, "red car.jpg"), make_image(owner, "cat.jpg")])
-    assert _page(repos, owner, tags=("pets", "x"), search="red") == ([hit.id], 1)
+    assert page_ids(repos, owner, tags=("pets", "x"), search="red") == ([hit.id], 1)
 
 
 def test_update_replaces_tags_and_visibility_for_the_owner_only(repos: Repos) -> None:
@@ -407,7 +293,7 @@ def test_update_replaces_tags_and_visibility_for_the_owner_only(repos: Repos) ->
     assert public is not None
     assert (public.tags, public.is_public) == (("keep", "new"), True)
     assert repos.images.get(owner.id, image.id) == public
-    assert _page(repos, owner, tags=("old",)) == ([], 0)
+    assert page_ids(repos, owner, tags=("old",)) == ([], 0)
     cleared = repos.images.update(owner.id, image.id, ImagePatch(tags=()))
     assert cleared is not None
     assert cleared.tags == ()
@@ -419,15 +305,15 @@ def test_delete_removes_the_row_and_refunds_its_size(repos: Repos) -> None:
     repos.users.reserve_quota(owner.id, 500)
     repos.images.add_many([image])
     assert repos.images.delete_and_refund(other.id, image.id) is None
-    assert _used(repos, owner) == 500
+    assert used_quota(repos, owner) == 500
 
     assert repos.images.delete_and_refund(owner.id, image.id) == image
-    assert _used(repos, owner) == 200
+    assert used_quota(repos, owner) == 200
     assert repos.images.get(owner.id, image.id) is None
     assert repos.images.get_by_key(image.storage_key) is None
-    assert _page(repos, owner, tags=("x",)) == ([], 0)
+    assert page_ids(repos, owner, tags=("x",)) == ([], 0)
     assert repos.images.delete_and_refund(owner.id, image.id) is None
-    assert _used(repos, owner) == 200
+    assert used_quota(repos, owner) == 200
 
 
 def test_concurrent_deletes_refund_once(repos: Repos) -> None:
@@ -437,7 +323,7 @@ def test_concurrent_deletes_refund_once(repos: Repos) -> None:
     repos.images.add_many([image])
     results = run_threads(8, lambda i: repos.images.delete_and_refund(owner.id, image.id))
     assert [r for r in results if r is not None] == [image]
-    assert _used(repos, owner) == 700
+    assert used_quota(repos, owner) == 700
 
 
 def test_access_log_is_newest_first_and_goes_with_its_image(repos: Repos) -> None:
@@ -482,24 +368,3 @@ def test_unreachable_sqlite_is_unavailable(tmp_path: Path) -> None:
             db.users.get(new_id())
     finally:
         db.close()
-
-
-# --- helpers used above ------------------------------------------------------------------
-
-
-def _page(
-    repos: Repos,
-    owner: User,
-    *,
-    page: int = 1,
-    limit: int = 20,
-    tags: tuple[str, ...] = (),
-    search: str = "",
-) -> tuple[list[str], int]:
-    items, total = repos.images.list(owner.id, ImageQuery(page, limit, tags, search))
-    return ids(items), total
-
-
-def make_user_record() -> User:
-    """A user that was never stored."""
-    return User(new_id(), "ghost@example.com", False, 0, GB, NOW)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from pixvault.core.auth import token_hash
 from tests.conftest import PASSWORD, Api
@@ -89,11 +90,8 @@ def test_image_routes_need_a_valid_token(api: Api, header: str | None) -> None:
 def test_tokens_are_stored_only_as_hashes(api: Api) -> None:
     h = api.signup()
     token = h["Authorization"].split()[1]
-    import sqlite3
-
-    db = api.settings.resolved_database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:
-        stored = [row[0] for row in conn.execute("SELECT token_hash FROM tokens")]
-        hashes = [row[0] for row in conn.execute("SELECT password_hash FROM users")]
+    with api.container.database.engine.connect() as conn:
+        stored = [row[0] for row in conn.execute(text("SELECT token_hash FROM tokens"))]
+        hashes = [row[0] for row in conn.execute(text("SELECT password_hash FROM users"))]
     assert token not in stored and token_hash(token) in stored
     assert all(h.startswith("$argon2id$") for h in hashes)

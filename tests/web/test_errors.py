@@ -33,7 +33,8 @@ def test_health_and_readiness(api: Api) -> None:
     assert api.client.get("/readyz").status_code == 200
 
 
-def test_readiness_fails_when_blob_root_is_unusable(api: Api) -> None:
+def test_readiness_fails_when_blob_root_is_unusable(local_api: Api) -> None:
+    api = local_api
     root = api.container.blobs.root  # type: ignore[attr-defined]
     root.rmdir() if root.exists() and not any(root.iterdir()) else None
     root.parent.mkdir(parents=True, exist_ok=True)

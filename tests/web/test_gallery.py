@@ -154,7 +154,7 @@ def test_delete_removes_bytes_row_and_quota(api: Api) -> None:
     assert d.status_code == 200
     assert d.json() == {"success": True, "message": "Image deleted successfully"}
     assert api.state(h) == before
-    assert api.client.get(img["url"]).status_code == 404
+    assert api.fetch(img["url"]).status_code == 404
     assert api.client.delete(f"/api/images/{img['id']}", headers=h).status_code == 404
 
 

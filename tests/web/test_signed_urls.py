@@ -13,13 +13,24 @@ from tests.conftest import Api
 from tests.imagegen import make_image
 
 
-@pytest.fixture
-def uploaded(api: Api) -> tuple[dict[str, str], dict[str, object], bytes]:
+def _upload_one(api: Api) -> tuple[dict[str, str], dict[str, object], bytes]:
     h = api.signup()
     data = make_image("JPEG", (64, 64))
     r = api.upload(h, ('we"ird\r\nname;.jpg', data))
     assert r.status_code == 200, r.text
     return h, r.json()["images"][0], data
+
+
+@pytest.fixture
+def uploaded(api: Api) -> tuple[dict[str, str], dict[str, object], bytes]:
+    """Both stacks: on S3 the URL is a presigned link that SeaweedFS checks."""
+    return _upload_one(api)
+
+
+@pytest.fixture
+def local_uploaded(local_api: Api) -> tuple[dict[str, str], dict[str, object], bytes]:
+    """The app's own /files links (local storage): their format and headers are ours."""
+    return _upload_one(local_api)
 
 
 def _parts(url: str) -> tuple[str, dict[str, str]]:
@@ -39,11 +50,21 @@ def test_presign_returns_working_url(api: Api, uploaded: tuple) -> None:
     assert body["success"] is True
     expires = datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00"))
     assert 100 <= (expires - datetime.now(UTC)).total_seconds() <= 121
-    got = api.client.get(body["url"])
+    got = api.fetch(body["url"])
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == "image/jpeg"
-    assert got.headers["x-content-type-options"] == "nosniff"
     assert got.headers["content-disposition"].startswith("inline;")
+
+
+def test_local_links_carry_safe_cache_headers(local_api: Api, local_uploaded: tuple) -> None:
+    api = local_api
+    h, img, _ = local_uploaded
+    body = api.client.post(
+        "/api/images/presigned-url", headers=h, json={"imageId": img["id"], "expiresIn": 120}
+    ).json()
+    got = api.client.get(body["url"])
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-security-policy"] == "default-src 'none'; sandbox"
     cache = got.headers["cache-control"]
     assert cache.startswith("private, max-age=")
     assert int(cache.split("=")[1]) <= 120
@@ -61,7 +82,7 @@ def test_download_purpose_is_attachment_with_safe_filename(api: Api, uploaded: t
     url = api.client.post(
         "/api/images/presigned-url", headers=h, json={"imageId": img["id"], "purpose": "download"}
     ).json()["url"]
-    got = api.client.get(url)
+    got = api.fetch(url)
     disp = got.headers["content-disposition"]
     assert disp.startswith("attachment;")
     assert "\r" not in disp and "\n" not in disp
@@ -103,8 +124,9 @@ def _tamper(url: str, **changes: str) -> str:
     return f"{path}?{urlencode(q)}"
 
 
-def test_tampering_any_part_is_403(api: Api, uploaded: tuple) -> None:
-    h, img, _ = uploaded
+def test_tampering_any_part_is_403(local_api: Api, local_uploaded: tuple) -> None:
+    api = local_api
+    h, img, _ = local_uploaded
     other = api.upload(h, ("other.png", make_image("PNG"))).json()["images"][0]
     url = str(img["url"])
     path, q = _parts(url)
@@ -130,8 +152,9 @@ def test_tampering_any_part_is_403(api: Api, uploaded: tuple) -> None:
     assert len(bodies) == 1  # expired, tampered and stripped look the same: no oracle
 
 
-def test_expired_link_is_403(api: Api, uploaded: tuple) -> None:
-    _, img, _ = uploaded
+def test_expired_link_is_403(local_api: Api, local_uploaded: tuple) -> None:
+    api = local_api
+    _, img, _ = local_uploaded
     path, _ = _parts(str(img["url"]))
     key = path.removeprefix("/files/")
     exp = int(time.time()) - 1
@@ -148,29 +171,31 @@ def test_expired_link_is_403(api: Api, uploaded: tuple) -> None:
 def test_deleted_image_link_is_404(api: Api, uploaded: tuple) -> None:
     h, img, _ = uploaded
     assert api.client.delete(f"/api/images/{img['id']}", headers=h).status_code == 200
-    r = api.client.get(str(img["url"]))
-    assert r.status_code == 404 and r.json()["error"]
+    r = api.fetch(str(img["url"]))
+    assert r.status_code == 404
 
 
 def test_range_requests(api: Api, uploaded: tuple) -> None:
     _, img, data = uploaded
-    r = api.client.get(str(img["url"]), headers={"Range": "bytes=10-19"})
+    r = api.fetch(str(img["url"]), headers={"Range": "bytes=10-19"})
     assert r.status_code == 206
     assert r.content == data[10:20]
     assert r.headers["content-range"] == f"bytes 10-19/{len(data)}"
-    r = api.client.get(str(img["url"]), headers={"Range": f"bytes={len(data) + 5}-"})
+    r = api.fetch(str(img["url"]), headers={"Range": f"bytes={len(data) + 5}-"})
     assert r.status_code == 416
 
 
-def test_head_has_headers_without_body(api: Api, uploaded: tuple) -> None:
-    _, img, data = uploaded
+def test_head_has_headers_without_body(local_api: Api, local_uploaded: tuple) -> None:
+    api = local_api
+    _, img, data = local_uploaded
     r = api.client.head(str(img["url"]))
     assert r.status_code == 200 and r.content == b""
     assert r.headers["content-length"] == str(len(data))
 
 
-def test_gallery_signing_needs_no_io_per_image(api: Api) -> None:
+def test_gallery_signing_needs_no_io_per_image(local_api: Api) -> None:
     """Signing is pure: listing 30 images costs the same store calls as listing 1."""
+    api = local_api
     h = api.signup()
     for i in range(30):
         api.upload(h, (f"{i}.png", make_image("PNG", (4, 4))))

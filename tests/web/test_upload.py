@@ -37,7 +37,11 @@ def test_upload_several_files_returns_contract_shape(api: Api) -> None:
     assert first["contentType"] == "image/png" and second["contentType"] == "image/jpeg"
     assert first["dimensions"] == {"width": 64, "height": 48}
     assert first["size"] == len(png)
-    assert first["url"].startswith("http://testserver/files/")
+    if api.settings.storage_url.startswith("s3://"):
+        # a presigned link straight to the object store: bytes never pass through the app
+        assert "X-Amz-Signature=" in first["url"]
+    else:
+        assert first["url"].startswith("http://testserver/files/")
     assert first["urlExpiresAt"].endswith("Z")
     detail = api.client.get(f"/api/images/{first['id']}", headers=h).json()["image"]
     assert detail["tags"] == ["family", "vacation"]
@@ -63,7 +67,7 @@ def test_stored_bytes_are_identical_and_key_is_server_made(api: Api) -> None:
     (key,) = api.container.blobs.iter_keys()
     uid = api.user_id(h)
     assert key == f"{uid}/{img['id']}.webp"
-    assert api.client.get(img["url"]).content == data
+    assert api.fetch(img["url"]).content == data
 
 
 def test_type_comes_from_bytes_not_name_or_content_type(api: Api) -> None:
@@ -252,6 +256,6 @@ def test_each_allowed_format_round_trips(api: Api, fmt: str) -> None:
     assert r.status_code == 200, r.text
     img = r.json()["images"][0]
     assert img["dimensions"] == {"width": 33, "height": 21}
-    got = api.client.get(img["url"])
+    got = api.fetch(img["url"])
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-type"] == img["contentType"]

@@ -5,6 +5,9 @@ writer, a long busy timeout so writers queue instead of failing, and ``BEGIN IMM
 write transactions. A deferred ``BEGIN`` that reads and then writes can fail at once with
 "database is locked" when another writer got in between (the busy timeout does not apply to
 that case); taking the write lock up front makes writers wait their turn instead.
+
+PostgreSQL URLs are accepted in the libpq spelling operators already have
+(``postgresql://`` or ``postgres://``) and mapped to the psycopg 3 driver, the one installed.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from pixvault.core.errors import Unavailable
@@ -32,11 +35,42 @@ _SQLITE_PRAGMAS = (
 )
 
 
-def make_engine(url: str) -> Engine:
-    """An Engine that is safe to share between threads, with SQLite tuned as described above."""
+POSTGRES_POOL: dict[str, Any] = {
+    "pool_pre_ping": True,  # a server restart or idle-killing proxy costs a retry, not a 500
+    "pool_size": 10,  # per process; several workers x 20 must stay under max_connections
+    "max_overflow": 10,
+    "pool_timeout": 10,  # seconds to wait for a free connection before ``Unavailable``
+    "pool_recycle": 1800,  # renew before firewalls/NAT drop connections idle for long
+}
+POSTGRES_CONNECT_TIMEOUT = 5
+"""Seconds: an unreachable server must turn into a quick 503, not a hung request."""
+
+
+def database_url(url: str) -> URL:
+    """Parse ``url``, giving bare ``postgresql://`` / ``postgres://`` the psycopg 3 driver.
+
+    SQLAlchemy would pick psycopg2 (not installed) for the first and rejects the second.
+    """
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgres", "postgresql") and driver in ("", "psycopg"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend == "postgres":
+        parsed = parsed.set(drivername=f"postgresql+{driver}")
+    return parsed
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine that is safe to share between threads, tuned for its backend (see above)."""
+    parsed = database_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        # Defaults only: a value in the URL's query wins.
+        defaults = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT, "application_name": "pixvault"}
+        connect_args = {k: v for k, v in defaults.items() if k not in parsed.query}
+        return sa.create_engine(parsed, connect_args=connect_args, **POSTGRES_POOL)
+    if backend != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
 
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
@@ -46,7 +80,7 @@ def make_engine(url: str) -> Engine:
         kwargs["poolclass"] = StaticPool
     elif not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(parsed, **kwargs)
     _install_sqlite_hooks(engine)
     return engine
 

@@ -1,1 +1,1 @@
-"""RateLimiter adapters over the `limits` library (in-process memory now; Redis next)."""
+"""RateLimiter adapters over `limits`: in-process memory, or Redis shared by processes."""

@@ -73,7 +73,7 @@ class RateLimitMiddleware:
         settings = self.container.settings
         key = f"user:{user.id}" if user else f"ip:{client_ip(scope, settings.trusted_proxies)}"
         decision = await run_in_threadpool(
-            self.container.limiter.hit, settings.rate_limit, "api", key
+            self.container.api_limiter.hit, settings.rate_limit, "api", key
         )
         extra = _headers(decision)
         if not decision.allowed:

@@ -11,21 +11,15 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from pixvault.metadata.engine import WRITE_OPTION, make_engine
+from pixvault.metadata.migrate import context_options
 from pixvault.metadata.schema import metadata
 
 config = context.config
 
 
 def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=metadata,
-        # SQLite cannot ALTER most things; batch mode copies the table instead.
-        render_as_batch=connection.dialect.name == "sqlite",
-        # Our SQLite engine emits BEGIN itself, so DDL is transactional there too.
-        transactional_ddl=True,
-        compare_type=True,
-    )
+    # Shared with ``migrate.schema_drift``: batch mode on SQLite, per-dialect index filter.
+    context.configure(connection=connection, **context_options(connection))
     with context.begin_transaction():
         context.run_migrations()
 

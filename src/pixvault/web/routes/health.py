@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from pixvault.core.errors import Unavailable
 from pixvault.web.deps import ContainerDep
@@ -23,3 +23,12 @@ def readyz(container: ContainerDep) -> JSONResponse:
     except Unavailable as exc:
         return JSONResponse({"error": exc.message, "code": exc.code}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(container: ContainerDep) -> str:
+    """Prometheus text format; counters only, nothing per user."""
+    lines = []
+    for name, value in sorted(container.metrics().items()):
+        lines += [f"# TYPE pixvault_{name} counter", f"pixvault_{name} {value}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,140 @@
+"""AWS Signature Version 4 query-string presigning of S3 GETs: pure computation, no I/O.
+Also the shape of those URLs (host, path) and the Content-Disposition the store is asked for.
+
+botocore's ``generate_presigned_url`` builds and runs a whole request pipeline per URL (about a
+third of a millisecond each); a gallery page signs 100 links. Here the signing key (four chained
+HMACs) is derived once per day and region and each URL costs one SHA-256 and one HMAC.
+Reference: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass
+from threading import Lock
+from urllib.parse import quote, urlsplit
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_EXPIRES = 604_800  # 7 days: S3 refuses longer-lived SigV4 links
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+-]")
+_DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def uri_encode(value: str, *, keep_slash: bool = False) -> str:
+    """SigV4's encoding: everything but ``A-Za-z0-9-_.~`` percent-encoded (``/`` kept in paths).
+
+    ``urllib.parse.quote`` leaves exactly that unreserved set alone, so it matches AWS's rules;
+    the regex check first skips it for the common already-safe value (keys, MIME types).
+    """
+    if (_SAFE_PATH if keep_slash else _SAFE).fullmatch(value):
+        return value
+    return quote(value, safe="/" if keep_slash else "")
+
+
+@dataclass(frozen=True, slots=True)
+class SigningCredentials:
+    access_key: str
+    secret_key: str
+    token: str | None = None
+
+
+class QueryPresigner:
+    """Signs GET URLs for one region; safe to share between threads."""
+
+    def __init__(self, *, region: str, service: str = "s3") -> None:
+        self.region = region
+        self.service = service
+        self._scope_tail = f"/{region}/{service}/aws4_request"
+        self._scopes: dict[tuple[SigningCredentials, str], tuple[bytes, str, str]] = {}
+        self._lock = Lock()
+
+    def _scope(self, credentials: SigningCredentials, date: str) -> tuple[bytes, str, str]:
+        """(kSigning, encoded X-Amz-Credential, encoded token) for a day (YYYYMMDD), cached:
+        they only change once a day or when the keys rotate."""
+        found = self._scopes.get((credentials, date))
+        if found is not None:
+            return found
+        k = hmac.digest(f"AWS4{credentials.secret_key}".encode(), date.encode(), "sha256")
+        for part in (self.region, self.service, "aws4_request"):
+            k = hmac.digest(k, part.encode(), "sha256")
+        scope = (
+            k,
+            uri_encode(f"{credentials.access_key}/{date}{self._scope_tail}"),
+            uri_encode(credentials.token) if credentials.token else "",
+        )
+        with self._lock:
+            if len(self._scopes) > 8:  # old days and rotated keys: never grows without bound
+                self._scopes.clear()
+            self._scopes[(credentials, date)] = scope
+        return scope
+
+    def query(
+        self,
+        *,
+        host: str,
+        path: str,
+        params: dict[str, str],
+        credentials: SigningCredentials,
+        signed_at: int,
+        expires_in: int,
+    ) -> str:
+        """The full query string (``params`` plus the X-Amz-* ones and the signature).
+
+        ``path`` must already be the canonical, encoded URI; ``host`` the Host header value.
+        ``expires_in`` is clamped to what S3 accepts (1 s to 7 days).
+        """
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(signed_at))
+        date = stamp[:8]
+        key, credential, token = self._scope(credentials, date)
+        pairs = [(uri_encode(k), uri_encode(v)) for k, v in params.items()]
+        pairs += [
+            ("X-Amz-Algorithm", ALGORITHM),
+            ("X-Amz-Credential", credential),
+            ("X-Amz-Date", stamp),
+            ("X-Amz-Expires", str(min(max(expires_in, 1), MAX_EXPIRES))),
+            ("X-Amz-SignedHeaders", "host"),
+        ]
+        if token:
+            pairs.append(("X-Amz-Security-Token", token))
+        pairs.sort()
+        canonical_query = "&".join([f"{k}={v}" for k, v in pairs])
+        canonical_request = (
+            f"GET\n{path}\n{canonical_query}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}"
+        )
+        string_to_sign = (
+            f"{ALGORITHM}\n{stamp}\n{date}{self._scope_tail}\n"
+            f"{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+        )
+        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        return f"{canonical_query}&X-Amz-Signature={signature}"
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the exact UTF-8 name; no quote or CR/LF can escape."""
+    fallback = _UNSAFE.sub("_", filename)[:200] or "image"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def bucket_url(endpoint_url: str | None, bucket: str, region: str) -> tuple[str, str, str]:
+    """(origin, path up to the key, Host header value) for the bucket's objects: path-style on
+    a custom endpoint, virtual-hosted on AWS when the name allows it."""
+    if not endpoint_url:
+        if _DNS_BUCKET.fullmatch(bucket):
+            host = f"{bucket}.s3.{region}.amazonaws.com"
+            return f"https://{host}", "/", host
+        host = f"s3.{region}.amazonaws.com"
+        return f"https://{host}", f"/{uri_encode(bucket)}/", host
+    parts = urlsplit(endpoint_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
+        host = f"{host}:{parts.port}"
+    base = uri_encode(parts.path.rstrip("/"), keep_slash=True)
+    return f"{parts.scheme}://{host}", f"{base}/{uri_encode(bucket)}/", host

@@ -1,0 +1,226 @@
+// The gallery: one page of images at a time, with page, search and tags kept in the URL query
+// (shareable; back/forward replay it). Only the current page is in the DOM, so hundreds of
+// images cost nothing; cards are built with createElement/textContent.
+
+import { api } from "./api.js";
+import { showSigned } from "./links.js";
+import { el, formatBytes, toast } from "./ui.js";
+
+export const PAGE_SIZE = 24;
+const DEBOUNCE_MS = 300;
+
+const $ = (id) => document.getElementById(id);
+let items = [];
+let pages = 0;
+let seq = 0; // only the newest list request may render
+let controller = null;
+let openHandler = () => {};
+
+function splitTags(raw) {
+  const tags = String(raw || "")
+    .split(",")
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
+  return [...new Set(tags)];
+}
+
+/** The gallery state, read from the address bar. */
+export function readQuery() {
+  const params = new URLSearchParams(location.search);
+  return {
+    page: Math.max(1, parseInt(params.get("page"), 10) || 1),
+    search: (params.get("search") || "").trim(),
+    tags: splitTags(params.get("tags")),
+  };
+}
+
+function queryString({ page, search, tags }) {
+  const params = new URLSearchParams();
+  if (search) params.set("search", search);
+  if (tags.length) params.set("tags", tags.join(","));
+  if (page > 1) params.set("page", String(page));
+  const text = params.toString();
+  return location.pathname + (text ? `?${text}` : "");
+}
+
+/** Change the state: a new history entry (so Back undoes it), then load. */
+function navigate(patch, { replace = false } = {}) {
+  const next = { ...readQuery(), ...patch };
+  const url = queryString(next);
+  if (url !== location.pathname + location.search) {
+    history[replace ? "replaceState" : "pushState"](null, "", url);
+  }
+  loadGallery();
+}
+
+function debounce(fn, ms) {
+  let timer = 0;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+function syncInputs({ search, tags }, force = false) {
+  // Do not fight the person typing: only rewrite a field that does not have focus.
+  const searchBox = $("search");
+  if (force || document.activeElement !== searchBox) searchBox.value = search;
+  const tagBox = $("tag-filter");
+  if (force || document.activeElement !== tagBox) tagBox.value = tags.join(", ");
+}
+
+export function initGallery({ open }) {
+  openHandler = open;
+  const applySearch = () => navigate({ search: $("search").value.trim(), page: 1 });
+  const applyTags = () => navigate({ tags: splitTags($("tag-filter").value), page: 1 });
+  const onSearch = debounce(applySearch, DEBOUNCE_MS);
+  const onTags = debounce(applyTags, DEBOUNCE_MS);
+  $("search").addEventListener("input", onSearch);
+  $("tag-filter").addEventListener("input", onTags);
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault(); // Enter applies at once
+    navigate({ search: $("search").value.trim(), tags: splitTags($("tag-filter").value), page: 1 });
+  });
+  $("clear-filters").addEventListener("click", () => {
+    $("search").value = "";
+    $("tag-filter").value = "";
+    navigate({ search: "", tags: [], page: 1 });
+  });
+  $("prev-page").addEventListener("click", () => navigate({ page: readQuery().page - 1 }));
+  $("next-page").addEventListener("click", () => navigate({ page: readQuery().page + 1 }));
+  window.addEventListener("popstate", () => {
+    if (!$("app-view").hidden) loadGallery({ fromHistory: true });
+  });
+}
+
+/** Fetch and render the page the URL names. */
+export async function loadGallery({ fromHistory = false } = {}) {
+  const state = readQuery();
+  syncInputs(state, fromHistory);
+  const mine = ++seq;
+  if (controller) controller.abort();
+  controller = new AbortController();
+  $("grid").setAttribute("aria-busy", "true");
+  try {
+    const body = await api.listImages(
+      { page: state.page, limit: PAGE_SIZE, search: state.search, tags: state.tags.join(",") },
+      controller.signal,
+    );
+    if (mine !== seq) return;
+    const { total } = body.pagination;
+    pages = body.pagination.pages;
+    if (state.page > pages && pages > 0) {
+      navigate({ page: pages }, { replace: true }); // e.g. the last image of a page was deleted
+      return;
+    }
+    items = body.images;
+    render(state, total);
+  } catch (error) {
+    if (error.name === "AbortError" || mine !== seq) return;
+    $("gallery-status").textContent = error.message;
+    if (error.status !== 401) toast(error.message, "error");
+  } finally {
+    if (mine === seq) $("grid").removeAttribute("aria-busy");
+  }
+}
+
+function render(state, total) {
+  const filtered = Boolean(state.search || state.tags.length);
+  $("grid").replaceChildren(...items.map((image) => card(image)));
+  $("empty").hidden = items.length > 0;
+  if (!items.length) {
+    $("empty-title").textContent = filtered ? "No images match" : "No images yet";
+    $("empty-text").textContent = filtered
+      ? "Try another search or clear the filters."
+      : "Drop a few images above, or use the upload button, to get started.";
+  }
+  const first = (state.page - 1) * PAGE_SIZE + 1;
+  $("gallery-status").textContent = items.length
+    ? `Showing ${first}–${first + items.length - 1} of ${total} image${total === 1 ? "" : "s"}` +
+      (filtered ? " matching the filter" : "")
+    : "";
+  $("pager").hidden = pages <= 1;
+  $("page-info").textContent = `Page ${state.page} of ${Math.max(pages, 1)}`;
+  $("prev-page").disabled = state.page <= 1;
+  $("next-page").disabled = state.page >= pages;
+}
+
+function card(image) {
+  const img = el("img", {
+    attrs: {
+      alt: image.originalName,
+      loading: "lazy",
+      decoding: "async",
+      width: image.dimensions.width,
+      height: image.dimensions.height,
+    },
+  });
+  showSigned(img, image.id, image.url, image.urlExpiresAt);
+  const thumb = el(
+    "button",
+    {
+      cls: "thumb",
+      attrs: { type: "button", title: image.originalName },
+      on: { click: () => openHandler(image.id) },
+    },
+    [img, el("span", { cls: "unavailable", text: "Image temporarily unavailable" })],
+  );
+  const tags = el(
+    "ul",
+    { cls: "card-tags", attrs: { "aria-label": "Tags" } },
+    image.tags.map((tag) =>
+      el("li", {}, [
+        el("button", {
+          cls: "tag",
+          text: tag,
+          attrs: { type: "button", "aria-label": `Show images tagged ${tag}` },
+          on: { click: () => navigate({ tags: [tag], page: 1 }) },
+        }),
+      ]),
+    ),
+  );
+  const meta = el("div", { cls: "card-meta" }, [
+    el("span", { cls: "card-name", text: image.originalName }),
+    el("span", {
+      cls: "card-size",
+      text: `${formatBytes(image.size)} · ${image.dimensions.width}×${image.dimensions.height}`,
+    }),
+    image.isPublic ? el("span", { cls: "badge", text: "public" }) : null,
+  ]);
+  return el("li", { cls: "card img-box", attrs: { "data-id": image.id } }, [thumb, meta, tags]);
+}
+
+/** The images of the current page, for the viewer's ← →. */
+export function currentItems() {
+  return items;
+}
+
+/** The focusable card of image `id`, to return focus to when the viewer closes. */
+export function cardButton(id) {
+  const cardEl = [...$("grid").children].find((li) => li.dataset.id === id);
+  return cardEl ? cardEl.querySelector(".thumb") : null;
+}
+
+/** After an edit in the viewer: update the item and re-render its card in place. */
+export function replaceItem(image) {
+  const index = items.findIndex((i) => i.id === image.id);
+  if (index < 0) return;
+  items[index] = { ...items[index], ...image };
+  const old = [...$("grid").children].find((li) => li.dataset.id === image.id);
+  if (old) old.replaceWith(card(items[index]));
+}
+
+/** After a delete: drop the card at once, then reload so the page fills up again. */
+export function removeItem(id) {
+  const cardEl = [...$("grid").children].find((li) => li.dataset.id === id);
+  if (cardEl) cardEl.remove();
+  items = items.filter((i) => i.id !== id);
+  return loadGallery();
+}
+
+export function clearGallery() {
+  seq += 1;
+  items = [];
+  $("grid").replaceChildren();
+  $("gallery-status").textContent = "";
+}

@@ -1,0 +1,110 @@
+// Signed image URLs expire. Every <img> showing one is registered here: a failed load or an
+// expiry within 5 minutes asks the API for a fresh "view" URL and swaps it in. One refresh per
+// failure: if the fresh URL fails too, the image's box shows "Image temporarily unavailable".
+
+import { api } from "./api.js";
+import { toast } from "./ui.js";
+
+const SOON_MS = 5 * 60 * 1000;
+const MIN_GAP_MS = 60 * 1000; // proactive refreshes of one image at most once a minute
+const CHECK_EVERY_MS = 30 * 1000;
+
+const states = new WeakMap(); // img -> { id, expiresAt, retried, pending, lastRefresh }
+const live = new Set(); // imgs to check for expiry; dropped once detached from the page
+
+function box(img) {
+  return img.closest(".img-box") || img.parentElement;
+}
+
+function setUnavailable(img, unavailable) {
+  const holder = box(img);
+  if (holder) holder.classList.toggle("is-unavailable", unavailable);
+}
+
+function onLoad(event) {
+  const state = states.get(event.currentTarget);
+  if (state) state.retried = false; // it worked: a later failure earns a new refresh
+  setUnavailable(event.currentTarget, false);
+}
+
+function onError(event) {
+  const img = event.currentTarget;
+  const state = states.get(img);
+  if (!state || !img.getAttribute("src")) return;
+  if (state.retried) {
+    setUnavailable(img, true);
+    return;
+  }
+  state.retried = true;
+  refresh(img);
+}
+
+/** Show `url` (valid until `expiresAt`, ISO) for image `id` in `img`, and keep it fresh. */
+export function showSigned(img, id, url, expiresAt) {
+  if (!states.has(img)) {
+    img.addEventListener("load", onLoad);
+    img.addEventListener("error", onError);
+  }
+  states.set(img, {
+    id,
+    expiresAt: Date.parse(expiresAt) || 0,
+    retried: false,
+    pending: null,
+    lastRefresh: 0,
+  });
+  live.add(img);
+  setUnavailable(img, false);
+  img.src = url;
+}
+
+/** Stop tracking `img` and empty it (e.g. when the viewer closes). */
+export function forget(img) {
+  states.delete(img);
+  live.delete(img);
+  img.removeAttribute("src");
+  setUnavailable(img, false);
+}
+
+/** Ask for a fresh view URL for `img`; concurrent calls share one request. */
+export function refresh(img) {
+  const state = states.get(img);
+  if (!state) return Promise.resolve();
+  if (state.pending) return state.pending;
+  state.lastRefresh = Date.now();
+  state.pending = api
+    .presign(state.id, "view")
+    .then((body) => {
+      if (states.get(img) !== state) return; // the img shows another image by now
+      state.expiresAt = Date.parse(body.expiresAt) || 0;
+      img.src = body.url;
+    })
+    .catch((error) => {
+      if (states.get(img) !== state) return;
+      setUnavailable(img, true);
+      if (error.status === 429) toast(error.message, "error");
+    })
+    .finally(() => {
+      state.pending = null;
+    });
+  return state.pending;
+}
+
+function checkExpiry() {
+  const now = Date.now();
+  for (const img of live) {
+    if (!img.isConnected) {
+      live.delete(img);
+      continue;
+    }
+    const state = states.get(img);
+    if (!state || state.pending || now - state.lastRefresh < MIN_GAP_MS) continue;
+    if (img.offsetParent === null) continue; // not shown (e.g. the viewer is closed)
+    if (state.expiresAt - now < SOON_MS) refresh(img);
+  }
+}
+
+setInterval(checkExpiry, CHECK_EVERY_MS);
+// A laptop waking up or a tab coming back may find every link expired: check at once.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") checkExpiry();
+});

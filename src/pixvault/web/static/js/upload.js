@@ -1,0 +1,182 @@
+// Uploads: check each file against the server's own limits (GET /api/config) before sending,
+// then send one request per file with XMLHttpRequest, whose upload progress events give real
+// bytes sent. One file per request also makes each file its own all-or-nothing upload.
+
+import { authHeaders, errorFrom, handleUnauthorized } from "./api.js";
+import { chipsInput, el, formatBytes } from "./ui.js";
+
+// One at a time: files land (and show up newest first) in the order chosen, each bar moves
+// alone, and the gallery's own requests are never starved. A LAN link is filled by one upload.
+const PARALLEL = 1;
+
+const $ = (id) => document.getElementById(id);
+let config = null;
+let tagsInput;
+let onUploaded = () => {};
+const waiting = [];
+let running = 0;
+
+function extensionOf(name) {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : "";
+}
+
+/** Why `file` would be refused, or null. The server checks the bytes again, for real. */
+export function rejectionReason(file, cfg = config) {
+  const mimes = new Set(cfg.acceptedTypes.map((t) => t.mime));
+  const exts = new Set(cfg.acceptedTypes.map((t) => t.ext));
+  if (exts.has("jpg")) exts.add("jpeg");
+  const ext = extensionOf(file.name);
+  // Browsers guess `type` from the extension, and leave it empty for ones they do not know
+  // (e.g. .avif on older systems): accept when either says it is an image we take.
+  const typeOk =
+    mimes.has(file.type) || (exts.has(ext) && (!file.type || file.type.startsWith("image/")));
+  if (!typeOk) return `${file.name}: not a supported image type`;
+  if (file.size > cfg.maxFileSize) {
+    return `${file.name}: too large (max ${formatBytes(cfg.maxFileSize)})`;
+  }
+  if (file.size === 0) return `${file.name}: the file is empty`;
+  return null;
+}
+
+export function initUpload(cfg, hooks) {
+  config = cfg;
+  onUploaded = hooks.onUploaded;
+  tagsInput = chipsInput($("upload-tags"), { inputId: "upload-tag-input" });
+
+  const names = cfg.acceptedTypes.map((t) => t.ext.toUpperCase()).join(", ");
+  $("accepted-hint").textContent = `${names} · up to ${formatBytes(cfg.maxFileSize)} each`;
+  const input = $("file-input");
+  input.accept = cfg.acceptedTypes.flatMap((t) => [t.mime, `.${t.ext}`]).join(",");
+
+  // The drop zone is a real button: Enter/Space (or a click) opens the file picker.
+  $("dropzone").addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    addFiles([...input.files]);
+    input.value = ""; // choosing the same file again must fire `change` again
+  });
+
+  // Dropping anywhere on the page works; the drop zone lights up while files hover.
+  const hasFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  let depth = 0;
+  document.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event) || $("app-view").hidden) return;
+    depth += 1;
+    document.body.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) document.body.classList.remove("dragging");
+  });
+  document.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault(); // allows the drop
+    event.dataTransfer.dropEffect = $("app-view").hidden ? "none" : "copy";
+  });
+  document.addEventListener("drop", (event) => {
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault(); // never let the browser navigate to the dropped file
+    depth = 0;
+    document.body.classList.remove("dragging");
+    if (!$("app-view").hidden) addFiles([...event.dataTransfer.files]);
+  });
+}
+
+/** Validate a selection, list the refused ones with their reason, queue the rest. */
+export function addFiles(files) {
+  if (!files.length) return;
+  // A new selection starts a fresh list; rows still sending stay.
+  for (const row of [...$("upload-queue").children]) {
+    if (row.dataset.state === "done" || row.dataset.state === "failed") row.remove();
+  }
+  const reasons = [];
+  const options = { tags: tagsInput.get(), isPublic: $("upload-public").checked };
+  for (const file of files) {
+    const reason = rejectionReason(file);
+    if (reason) reasons.push(reason);
+    else waiting.push({ file, options, row: queueRow(file) });
+  }
+  $("rejections").replaceChildren(...reasons.map((text) => el("li", { text })));
+  pump();
+}
+
+function queueRow(file) {
+  const bar = el("progress", {
+    attrs: { max: "100", value: "0", "aria-label": `Upload of ${file.name}` },
+  });
+  const status = el("span", { cls: "queue-status", text: "Waiting…" });
+  const row = el("li", { cls: "queue-row", attrs: { "data-state": "waiting" } }, [
+    el("span", { cls: "queue-name", text: file.name }),
+    el("span", { cls: "queue-size", text: formatBytes(file.size) }),
+    bar,
+    status,
+  ]);
+  $("upload-queue").append(row);
+  return { row, bar, status };
+}
+
+function pump() {
+  while (running < PARALLEL && waiting.length) {
+    const job = waiting.shift();
+    running += 1;
+    send(job).finally(() => {
+      running -= 1;
+      pump();
+    });
+  }
+}
+
+function setState({ row, bar, status }, state, text, percent) {
+  row.dataset.state = state;
+  status.textContent = text;
+  if (percent !== undefined) bar.value = percent;
+}
+
+function send({ file, options, row }) {
+  return new Promise((resolve) => {
+    const form = new FormData();
+    form.append("files", file, file.name);
+    form.append("tags", JSON.stringify(options.tags));
+    form.append("isPublic", options.isPublic ? "true" : "false");
+    const headers = authHeaders();
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/images/upload");
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.responseType = "json";
+    setState(row, "sending", "0%", 0);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (!event.lengthComputable) return;
+      // Bytes of the whole multipart body, so 100% means every byte left the browser.
+      const percent = Math.floor((event.loaded / event.total) * 100);
+      setState(row, "sending", percent < 100 ? `${percent}%` : "Checking…", percent);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        setState(row, "done", "Uploaded", 100);
+        onUploaded(); // the gallery and meter catch up while the rest is still sending
+      } else {
+        const error = errorFrom(xhr.status, xhr.response, xhr.getResponseHeader("Retry-After"));
+        let text = error.message;
+        if (error.isQuota && !/delete/i.test(text)) {
+          text += " Delete some images to free space.";
+        }
+        setState(row, "failed", text);
+        handleUnauthorized(error, "Authorization" in headers);
+      }
+      resolve();
+    });
+    xhr.addEventListener("error", () => {
+      setState(row, "failed", errorFrom(0, null, null).message);
+      resolve();
+    });
+    xhr.send(form);
+  });
+}
+
+/** Signing out: forget what is queued (rows still sending finish on their own). */
+export function resetUploads() {
+  waiting.length = 0;
+  $("upload-queue").replaceChildren();
+  $("rejections").replaceChildren();
+}

@@ -1,0 +1,108 @@
+"""Two `pixvault serve` processes over one PostgreSQL + SeaweedFS + Redis behave as one service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.cli.server import clean_env, serve
+from tests.imagegen import make_image
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def pair(
+    tmp_path: Path, postgres_url: str, pg_clean: None, seaweed: Any, redis_url: str
+) -> Iterator[tuple[str, str]]:
+    prefix = f"pair-{uuid.uuid4().hex[:8]}"
+    common = {
+        "PIXVAULT_DATABASE_URL": postgres_url,
+        "PIXVAULT_STORAGE_URL": f"s3://{seaweed.bucket}/{prefix}",
+        "PIXVAULT_S3_ENDPOINT_URL": seaweed.endpoint_url,
+        "PIXVAULT_S3_ACCESS_KEY_ID": seaweed.access_key,
+        "PIXVAULT_S3_SECRET_ACCESS_KEY": seaweed.secret_key,
+        "PIXVAULT_S3_REGION": seaweed.region,
+        "PIXVAULT_REDIS_URL": redis_url,
+        "PIXVAULT_REDIS_KEY_PREFIX": prefix,
+        "PIXVAULT_SECRET_KEY": "shared-secret-for-both",
+        "PIXVAULT_DEFAULT_QUOTA": "60000",
+        "PIXVAULT_RATE_LIMIT": "40/minute",
+    }
+    with ExitStack() as stack:
+        bases = [
+            stack.enter_context(
+                serve(clean_env(tmp_path / f"data{i}", **common), tmp_path / f"server{i}.log")
+            )
+            for i in range(2)
+        ]
+        yield bases[0], bases[1]
+
+
+def _login(base: str, email: str) -> dict[str, str]:
+    r = httpx.post(f"{base}/api/auth/register", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    r = httpx.post(f"{base}/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
+
+
+def test_image_moves_between_processes(pair: tuple[str, str]) -> None:
+    a, b = pair
+    h = _login(a, "both@example.com")  # registered on A, token used on B
+    data = make_image("PNG", (30, 20))
+    up = httpx.post(f"{a}/api/images/upload", headers=h, files=[("files", ("x.png", data))])
+    assert up.status_code == 200, up.text
+    image_id = up.json()["images"][0]["id"]
+    listed = httpx.get(f"{b}/api/images/user", headers=h).json()
+    assert [i["id"] for i in listed["images"]] == [image_id]
+    signed = httpx.post(f"{b}/api/images/presigned-url", headers=h, json={"imageId": image_id})
+    assert signed.status_code == 200
+    assert httpx.get(signed.json()["url"]).content == data
+    assert httpx.delete(f"{b}/api/images/{image_id}", headers=h).status_code == 200
+    assert httpx.get(f"{a}/api/images/{image_id}", headers=h).status_code == 404
+    assert httpx.get(signed.json()["url"]).status_code == 404
+
+
+def test_parallel_uploads_through_both_never_exceed_quota(pair: tuple[str, str]) -> None:
+    a, b = pair
+    h = _login(a, "race@example.com")
+    files = [make_image("PNG", (60 + i, 60)) for i in range(16)]
+    sizes = [len(f) for f in files]
+    assert sum(sizes) > 60_000 > max(sizes)
+
+    def send(i: int) -> tuple[int, int]:
+        base = (a, b)[i % 2]
+        r = httpx.post(
+            f"{base}/api/images/upload",
+            headers=h,
+            files=[("files", (f"{i}.png", files[i]))],
+            timeout=60,
+        )
+        return r.status_code, sizes[i]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(send, range(16)))
+    assert {code for code, _ in results} <= {200, 413}
+    stored = sum(size for code, size in results if code == 200)
+    me = httpx.get(f"{b}/api/auth/me", headers=h).json()["user"]["storageQuota"]
+    listed = httpx.get(f"{a}/api/images/user?limit=100", headers=h).json()["images"]
+    assert me["used"] == stored == sum(i["size"] for i in listed)
+    assert me["used"] <= me["limit"]
+    assert any(code == 413 for code, _ in results)
+
+
+def test_rate_limit_is_shared(pair: tuple[str, str]) -> None:
+    a, b = pair
+    h = _login(a, "limited@example.com")
+    codes = [httpx.get(f"{(a, b)[i % 2]}/api/auth/me", headers=h).status_code for i in range(41)]
+    # 40/minute for this user across both processes, not 40 each
+    assert codes[:40] == [200] * 40
+    assert codes[40] == 429
