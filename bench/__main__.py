@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
-from pixvault.core.spool import Spool
 
 from pixvault.core import keys, media
 from pixvault.core.models import ImageQuery
+from pixvault.core.spool import Spool
 from pixvault.storage.local import LocalBlobStore
 
 
