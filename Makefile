@@ -26,8 +26,8 @@ run: $(VENV)/.run-installed  ## serve API + web UI on http://127.0.0.1:8000 (SQL
 	$(BIN)/pixvault serve --host $(HOST) --port $(PORT)
 
 check: $(VENV)/.dev-installed  ## ruff format --check, ruff check, mypy --strict
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --no-cache --check src tests bench
+	$(BIN)/ruff check --no-cache src tests bench
 	$(BIN)/mypy --strict src
 
 test: check  ## all checks, then the whole test suite

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pixvault.core.spool import Spool
 
 from pixvault.core import errors, keys
 from pixvault.core.auth import AuthPolicy, AuthService
 from pixvault.core.images import ImageService, UploadLimits
 from pixvault.core.models import ImageQuery, IncomingFile, Purpose, UploadOptions, User
+from pixvault.core.spool import Spool
 from pixvault.metadata.memory import MemoryDatabase
 from pixvault.ratelimit.limiter import LimitsRateLimiter
 from pixvault.storage.local import LocalBlobStore
