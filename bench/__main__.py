@@ -14,28 +14,16 @@ Rows:
 from __future__ import annotations
 
 import io
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
 
+from bench.timing import median_ms
 from pixvault.core import keys, media
 from pixvault.core.models import ImageQuery
 from pixvault.core.spool import Spool
 from pixvault.storage.local import LocalBlobStore
-
-
-def _median_ms(fn: Callable[[], object], repeat: int = 15) -> float:
-    fn()  # warm caches and lazy imports
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def _jpeg_12mp() -> bytes:
@@ -65,8 +53,8 @@ def main() -> None:
             with Image.open(src) as im:
                 im.load()
 
-        decode_ms = _median_ms(decode, repeat=7)
-        check_ms = _median_ms(lambda: media.inspect(src, max_pixels=50_000_000))
+        decode_ms = median_ms(decode, repeat=7)
+        check_ms = median_ms(lambda: media.inspect(src, max_pixels=50_000_000))
         rows.append(("check 12 MP JPEG (header + structure)", check_ms, "full decode", decode_ms))
 
         store = LocalBlobStore(tmp / "blobs", b"k")
@@ -87,7 +75,7 @@ def main() -> None:
                 )
             incoming.path.unlink()
 
-        store_ms = _median_ms(hash_and_store)
+        store_ms = median_ms(hash_and_store)
         rows.append(("md5+sha256 + spool + store", store_ms, "full decode", decode_ms))
 
         settings = Settings(
@@ -131,9 +119,9 @@ def main() -> None:
             rows.append(
                 (
                     "sign 100 URLs",
-                    _median_ms(sign_page),
+                    median_ms(sign_page),
                     "fetch page of 100 (SQLite)",
-                    _median_ms(query),
+                    median_ms(query),
                 )
             )
 
@@ -149,7 +137,7 @@ def main() -> None:
             rows.append(
                 (
                     "upload 12 MP JPEG via HTTP app",
-                    _median_ms(upload, repeat=7),
+                    median_ms(upload, repeat=7),
                     "full decode",
                     decode_ms,
                 )

@@ -6,31 +6,24 @@ serves: ``python -m bench.s3_presign``.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.config import Config
 
+from bench.timing import median_ms
 from pixvault.core import keys
+from pixvault.core.names import content_disposition
 from pixvault.storage.s3 import S3BlobStore
-from pixvault.storage.sigv4 import content_disposition
 
 ENDPOINT = "http://127.0.0.1:9"  # discard port: never contacted
 BUCKET = "bench"
 ACCESS, SECRET, REGION = "bench-access", "bench-secret", "us-east-1"
 
 
-def _median_ms(fn: Callable[[], object], repeat: int = 31) -> float:
-    fn()  # warm caches and lazy imports
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+def _median(fn: Callable[[], object]) -> float:
+    return median_ms(fn, repeat=31)
 
 
 def rows() -> list[tuple[str, float, str, float]]:
@@ -75,9 +68,9 @@ def rows() -> list[tuple[str, float, str, float]]:
     return [
         (
             "presign 100 S3 URLs (pixvault)",
-            _median_ms(ours),
+            _median(ours),
             "botocore generate_presigned_url x100",
-            _median_ms(botocore),
+            _median(botocore),
         )
     ]
 

@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,3 +59,32 @@ def serve(env: dict[str, str], log: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def race_uploads(bases: Sequence[str], headers: dict[str, str], quota: int) -> None:
+    """16 uploads (spread over ``bases``) race for ``quota`` bytes: some must be refused, and
+    `used` must equal what was stored, never more than the limit."""
+    from tests.imagegen import make_image
+
+    files = [make_image("PNG", (60 + i, 60)) for i in range(16)]
+    sizes = [len(f) for f in files]
+    assert sum(sizes) > quota > max(sizes)
+
+    def send(i: int) -> tuple[int, int]:
+        r = httpx.post(
+            f"{bases[i % len(bases)]}/api/images/upload",
+            headers=headers,
+            files=[("files", (f"{i}.png", files[i]))],
+            timeout=60,
+        )
+        return r.status_code, sizes[i]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(send, range(16)))
+    assert {code for code, _ in results} <= {200, 413}
+    stored = sum(size for code, size in results if code == 200)
+    me = httpx.get(f"{bases[-1]}/api/auth/me", headers=headers).json()["user"]["storageQuota"]
+    listed = httpx.get(f"{bases[0]}/api/images/user?limit=100", headers=headers).json()
+    assert me["used"] == stored == sum(i["size"] for i in listed["images"])
+    assert me["used"] <= me["limit"] == quota
+    assert any(code == 413 for code, _ in results)

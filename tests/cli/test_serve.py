@@ -5,13 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cli.server import clean_env, free_port, serve
+from tests.cli.server import clean_env, free_port, race_uploads, serve
 from tests.imagegen import make_image
 
 PASSWORD = "correct horse battery"
@@ -79,28 +78,7 @@ def test_parallel_uploads_respect_quota(server: tuple[str, dict[str, str]]) -> N
     """16 uploads race for a 60 kB quota: used never passes it and equals what was stored."""
     base, _ = server
     h = _login(base, "race@example.com")
-    files = [make_image("PNG", (60 + i, 60)) for i in range(16)]
-    sizes = [len(f) for f in files]
-    assert sum(sizes) > 60_000 > max(sizes)
-
-    def send(i: int) -> tuple[int, int]:
-        r = httpx.post(
-            f"{base}/api/images/upload",
-            headers=h,
-            files=[("files", (f"{i}.png", files[i]))],
-            timeout=60,
-        )
-        return r.status_code, sizes[i]
-
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(send, range(16)))
-    assert {code for code, _ in results} <= {200, 413}
-    stored = sum(size for code, size in results if code == 200)
-    me = httpx.get(f"{base}/api/auth/me", headers=h).json()["user"]["storageQuota"]
-    listed = httpx.get(f"{base}/api/images/user?limit=100", headers=h).json()
-    assert me["used"] == stored == sum(i["size"] for i in listed["images"])
-    assert me["used"] <= me["limit"]
-    assert any(code == 413 for code, _ in results)
+    race_uploads([base], h, quota=60_000)
 
 
 def test_cli_users_create_and_db_upgrade(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli.server import clean_env, serve
+from tests.cli.server import clean_env, race_uploads, serve
 from tests.imagegen import make_image
 
 PASSWORD = "correct horse battery"
@@ -74,29 +73,7 @@ def test_image_moves_between_processes(pair: tuple[str, str]) -> None:
 def test_parallel_uploads_through_both_never_exceed_quota(pair: tuple[str, str]) -> None:
     a, b = pair
     h = _login(a, "race@example.com")
-    files = [make_image("PNG", (60 + i, 60)) for i in range(16)]
-    sizes = [len(f) for f in files]
-    assert sum(sizes) > 60_000 > max(sizes)
-
-    def send(i: int) -> tuple[int, int]:
-        base = (a, b)[i % 2]
-        r = httpx.post(
-            f"{base}/api/images/upload",
-            headers=h,
-            files=[("files", (f"{i}.png", files[i]))],
-            timeout=60,
-        )
-        return r.status_code, sizes[i]
-
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(send, range(16)))
-    assert {code for code, _ in results} <= {200, 413}
-    stored = sum(size for code, size in results if code == 200)
-    me = httpx.get(f"{b}/api/auth/me", headers=h).json()["user"]["storageQuota"]
-    listed = httpx.get(f"{a}/api/images/user?limit=100", headers=h).json()["images"]
-    assert me["used"] == stored == sum(i["size"] for i in listed)
-    assert me["used"] <= me["limit"]
-    assert any(code == 413 for code, _ in results)
+    race_uploads([a, b], h, quota=60_000)
 
 
 def test_rate_limit_is_shared(pair: tuple[str, str]) -> None:

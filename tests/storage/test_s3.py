@@ -21,10 +21,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pixvault.core import keys
 from pixvault.core.errors import Unavailable
+from pixvault.core.names import content_disposition
 from pixvault.settings import Settings
 from pixvault.storage.s3 import PART_SIZE, S3BlobStore
 from pixvault.storage.sigv4 import QueryPresigner, SigningCredentials
-from pixvault.web.routes.files import content_disposition
 from tests.services.seaweed import SeaweedServer
 
 MIB = 1024 * 1024

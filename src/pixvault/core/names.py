@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from urllib.parse import quote
 
 from pixvault.core.errors import InvalidInput
 
@@ -42,3 +44,15 @@ def clean_tags(raw: list[object]) -> tuple[str, ...]:
     if len(seen) > MAX_TAGS:
         raise InvalidInput(f"At most {MAX_TAGS} tags per image")
     return tuple(seen)
+
+
+_UNSAFE_IN_HEADER = re.compile(r"[^A-Za-z0-9._ ()+-]")
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the exact UTF-8 name; no quote or CR/LF can escape.
+
+    One implementation for the app's own downloads and for S3's response-content-disposition.
+    """
+    fallback = _UNSAFE_IN_HEADER.sub("_", filename)[:200] or "image"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

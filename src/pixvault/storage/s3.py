@@ -22,13 +22,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pixvault.core import keys
 from pixvault.core.errors import Unavailable
+from pixvault.core.names import content_disposition
 from pixvault.settings import Settings
 from pixvault.storage.sigv4 import (
     MAX_EXPIRES,
     QueryPresigner,
     SigningCredentials,
     bucket_url,
-    content_disposition,
     uri_encode,
 )
 

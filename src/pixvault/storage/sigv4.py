@@ -22,7 +22,6 @@ MAX_EXPIRES = 604_800  # 7 days: S3 refuses longer-lived SigV4 links
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+-]")
 _DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -113,12 +112,6 @@ class QueryPresigner:
         )
         signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         return f"{canonical_query}&X-Amz-Signature={signature}"
-
-
-def content_disposition(disposition: str, filename: str) -> str:
-    """RFC 6266: an ASCII fallback plus the exact UTF-8 name; no quote or CR/LF can escape."""
-    fallback = _UNSAFE.sub("_", filename)[:200] or "image"
-    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def bucket_url(endpoint_url: str | None, bucket: str, region: str) -> tuple[str, str, str]:

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from pixvault.core.errors import BadSignature
+from pixvault.core.names import content_disposition
 from pixvault.web.deps import ContainerDep
 from pixvault.web.schemas import ErrorResponse
 
 router = APIRouter(tags=["files"])
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+-]")
-
-
-def content_disposition(disposition: str, filename: str) -> str:
-    """RFC 6266: an ASCII fallback plus the exact UTF-8 name; no quote or CR/LF can escape."""
-    fallback = _UNSAFE.sub("_", filename)[:200] or "image"
-    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def download(
