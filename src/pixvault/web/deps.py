@@ -22,10 +22,14 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+def parse_bearer(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, else "" (one parser for all)."""
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def bearer_token(request: Request) -> str:
+    return parse_bearer(request.headers.get("authorization", ""))
 
 
 def current_user(request: Request, container: ContainerDep) -> User:

@@ -14,7 +14,7 @@ from pixvault.core.errors import PixvaultError, RateLimited, Unauthenticated, Un
 from pixvault.core.models import User
 from pixvault.core.ports import RateDecision
 from pixvault.web.clientip import client_ip
-from pixvault.web.deps import USER_STATE
+from pixvault.web.deps import USER_STATE, parse_bearer
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 def _token(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else ""
+            return parse_bearer(value.decode("latin-1"))
     return ""
 
 
