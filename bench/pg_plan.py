@@ -91,7 +91,7 @@ def seed(db: SqlDatabase) -> tuple[str, str, str, str]:
     owners = []
     for i in range(USERS):
         owner_id = new_id()
-        db.users.create(
+        db.user_repo.create(
             user_id=owner_id,
             email=f"u{i}@example.com",
             password_hash="x",
@@ -106,7 +106,7 @@ def seed(db: SqlDatabase) -> tuple[str, str, str, str]:
     main_ids: list[str] = []
     for start in range(0, len(plan), 2000):
         batch = [_image(owner, start + k) for k, owner in enumerate(plan[start : start + 2000])]
-        db.images.add_many(batch)
+        db.image_repo.add_many(batch)
         main_ids += [image.id for image in batch if image.owner_id == main]
     hot = main_ids[len(main_ids) // 2]
     viewed = [hot] * 5000 + [i for i in _rng.sample(main_ids, 400) for _ in range(20)]
@@ -182,7 +182,7 @@ def main() -> None:
             engine = db.engine
 
             def gallery(owner: str = main_id, **query: Any) -> Callable[[], object]:
-                return lambda: db.images.list(owner, ImageQuery(**query))
+                return lambda: db.image_repo.list(owner, ImageQuery(**query))
 
             cases: list[tuple[str, Callable[[], object]]] = [
                 ("newest first", gallery(limit=50)),
@@ -194,8 +194,8 @@ def main() -> None:
                 ("search 'beach', user of 200", gallery(small_id, limit=50, search="beach")),
                 ("search 'img_01234' (rare)", gallery(limit=50, search="IMG_01234")),
                 ("search 'ca' (2 chars)", gallery(limit=50, search="ca")),
-                ("access log, 5000 views", lambda: db.images.list_access(hot, 1, 50)),
-                ("access log, 20 views", lambda: db.images.list_access(cold, 1, 50)),
+                ("access log, 5000 views", lambda: db.image_repo.list_access(hot, 1, 50)),
+                ("access log, 20 views", lambda: db.image_repo.list_access(cold, 1, 50)),
             ]
             lines: list[str] = []
             for label, call in cases:

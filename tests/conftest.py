@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
@@ -22,13 +22,14 @@ from pixvault.web.app import create_app
 pytest_plugins = ["tests.services.postgres", "tests.services.seaweed", "tests.services.redis"]
 
 PASSWORD = "correct horse battery"
+TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnop"  # >= 32 bytes, as the app requires
 _emails = itertools.count(1)
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "secret_key": "test-secret-key",
+        "secret_key": TEST_SECRET,
         "rate_limit": "100000/hour",
         "auth_rate_limit": "100000/minute",
     }
@@ -52,11 +53,11 @@ class Api:
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['accessToken']}"}
 
-    def fetch(self, url: str, **kwargs: Any) -> httpx.Response:
+    def fetch(self, url: str, **kwargs: Any) -> httpx2.Response:
         """GET a signed URL: the app's own links through the test client, store links for real."""
         if url.startswith(str(self.client.base_url)):
             return self.client.get(url, **kwargs)
-        return httpx.get(url, timeout=30, **kwargs)
+        return httpx2.get(url, timeout=30, **kwargs)
 
     def user_id(self, headers: dict[str, str]) -> str:
         return str(self.client.get("/api/auth/me", headers=headers).json()["user"]["id"])
@@ -71,8 +72,8 @@ class Api:
         """(blob keys, image rows, quota used, spool files) for one user."""
         uid = self.user_id(headers)
         repo = self.container.database
-        _, rows = repo.images.list(uid, ImageQuery(page=1, limit=1))
-        user = repo.users.get(uid)
+        _, rows = repo.image_repo.list(uid, ImageQuery(page=1, limit=1))
+        user = repo.user_repo.get(uid)
         assert user is not None
         spool = sorted(p.name for p in self.settings.spool_dir.iterdir())
         return frozenset(self.container.blobs.iter_keys()), rows, user.quota_used, spool

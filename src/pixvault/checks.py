@@ -39,16 +39,13 @@ def _run(name: str, target: str, probe: Callable[[], str]) -> Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    from pixvault.metadata.migrate import current_revision, head_revision
-    from pixvault.ratelimit.ping import ping_redis
-
     container = build_container(settings)
     db_url = settings.resolved_database_url
     try:
 
         def database() -> str:
             container.database.ping()
-            current, head = current_revision(db_url), head_revision()
+            current, head = container.schema_revisions()
             if current != head:
                 return f"answers; schema at {current}, head is {head}: run `pixvault db upgrade`"
             return f"answers; schema at head ({head})"
@@ -57,17 +54,12 @@ def run_checks(settings: Settings) -> list[Check]:
             container.blobs.ping()
             return "answers"
 
-        def limiter() -> str:
-            if not settings.redis_url:
-                return "in-process (single API process only)"
-            ping_redis(settings.redis_url)
-            return "answers"
-
         storage = settings.storage_url or f"file://{settings.blob_root}"
+        redis = redact(settings.redis_url) if settings.redis_url else "memory"
         return [
             _run("database", redact(db_url), database),
             _run("blob store", storage, blobs),
-            _run("rate limits", redact(settings.redis_url) or "memory", limiter),
+            _run("rate limits", redis, container.ping_rate_limits),
         ]
     finally:
         container.close()

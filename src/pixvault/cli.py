@@ -6,7 +6,7 @@ import argparse
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pixvault import __version__
 from pixvault.core.errors import PixvaultError
@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply pending migrations, then serve the API and UI")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=lambda settings, args: _serve(settings, args.host, args.port))
 
     users = sub.add_parser("users", help="manage accounts").add_subparsers(
         dest="users_command", required=True
@@ -32,33 +33,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--admin", action="store_true", help="make the account an admin")
     create.add_argument("--quota", type=int, default=None, metavar="BYTES")
+    create.set_defaults(func=_create_user)
 
-    sub.add_parser("check-config", help="check that each configured backend answers")
+    check = sub.add_parser("check-config", help="check that each configured backend answers")
+    check.set_defaults(func=lambda settings, _args: _check_config(settings))
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True
     )
-    db.add_parser("upgrade", help="apply pending migrations")
+    db.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_db_upgrade)
     return parser
 
 
-def _migrate(settings: Settings) -> None:
-    from pixvault.metadata.migrate import upgrade
+Command = Callable[[Settings, argparse.Namespace], int]
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+
+def _migrate(settings: Settings) -> None:
+    from pixvault.container import build_container
+
+    container = build_container(settings)
+    try:
+        container.migrate()
+    finally:
+        container.close()
+
+
+def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    _migrate(settings)
+    print("database is up to date")
+    return 0
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from pixvault.web.app import create_app
+    from pixvault.web.server import http_protocol
 
     _migrate(settings)
-    app = create_app(settings)
+    app = create_app(settings)  # its middleware times out stalled bodies (body_timeout)
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback and
     # let any local client pick its own rate-limit key. We honour PIXVAULT_TRUSTED_PROXIES only.
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
+    # http=: h11 plus a header read timeout, which uvicorn itself does not have.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=http_protocol(settings.header_timeout),
+        proxy_headers=False,
+        server_header=False,
+    )
     return 0
 
 
@@ -72,9 +96,9 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
         if getpass.getpass("Repeat password: ") != password:
             print("pixvault: passwords do not match", file=sys.stderr)
             return 1
-    _migrate(settings)
     container = build_container(settings)
     try:
+        container.migrate()
         user = container.auth.create_user(
             args.email, password, quota=args.quota, admin=True if args.admin else None
         )
@@ -98,17 +122,11 @@ def _check_config(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Every leaf command sets ``func``: a parser branch without one is an error, never a
+    # fall-through into some other command (once, that was a migration).
+    func: Command = args.func
     try:
-        settings = load_settings()
-        if args.command == "serve":
-            return _serve(settings, args.host, args.port)
-        if args.command == "users":
-            return _create_user(settings, args)
-        if args.command == "check-config":
-            return _check_config(settings)
-        _migrate(settings)
-        print("database is up to date")
-        return 0
+        return func(load_settings(), args)
     except SettingsError as exc:
         print(f"pixvault: {exc}", file=sys.stderr)
         return 2

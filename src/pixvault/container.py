@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -10,10 +11,12 @@ from pixvault.core.auth import AuthPolicy, AuthService
 from pixvault.core.clock import SystemClock
 from pixvault.core.images import ImageService, UploadLimits
 from pixvault.core.ports import BlobStore, Clock, RateLimiter
+from pixvault.core.spool_sweep import SpoolClaim
 from pixvault.metadata.engine import make_engine
+from pixvault.metadata.migrate import current_revision, head_revision, upgrade
 from pixvault.metadata.repos import SqlDatabase
 from pixvault.ratelimit.resilient import build_limiters
-from pixvault.settings import Settings
+from pixvault.settings import Settings, SettingsError
 from pixvault.storage.local import LocalBlobStore
 
 
@@ -22,9 +25,21 @@ def _local_store(settings: Settings, secret: bytes) -> BlobStore:
 
 
 def _s3_store(settings: Settings, secret: bytes) -> BlobStore:
+    """``s3://bucket[/prefix]`` plus the S3 settings; ``secret`` is unused (S3 signs with its
+    own keys). Unset settings are None: the store falls back to us-east-1 and botocore's
+    credential chain (the AWS_* variables are already read by the settings' aliases)."""
     from pixvault.storage.s3 import S3BlobStore  # boto3 is only imported when S3 is used
 
-    return S3BlobStore.from_settings(settings, secret)
+    parsed = urlsplit(settings.storage_url or "")
+    return S3BlobStore(
+        bucket=parsed.netloc,
+        prefix=parsed.path,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        public_base_url=settings.s3_public_base_url,
+    )
 
 
 # Storage backends by URL scheme: the only place that knows which adapters exist.
@@ -33,6 +48,34 @@ STORES: dict[str, Callable[[Settings, bytes], BlobStore]] = {
     "file": _local_store,
     "s3": _s3_store,
 }
+
+
+def _needs_extra(variable: str, url: str, module: str, extra: str) -> None:
+    """Stop start-up with one line when ``url`` needs an optional extra that is not installed."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        # Only the scheme is shown: the rest of the URL may hold a password.
+        scheme = url.partition("://")[0]
+        raise SettingsError(
+            f"{variable}={scheme}://… needs the {extra} extra: pip install 'pixvault[{extra}]'"
+        ) from None
+
+
+def check_extras(settings: Settings) -> None:
+    """Raise ``SettingsError`` if a setting needs an extra (s3, postgres, redis) not installed.
+
+    The embedded default needs none, so each client library is imported only when used.
+    """
+    storage_url = settings.storage_url or ""
+    if urlsplit(storage_url).scheme == "s3":
+        _needs_extra("PIXVAULT_STORAGE_URL", storage_url, "boto3", "s3")
+    database_url = settings.database_url or ""
+    backend, _, driver = database_url.partition("://")[0].partition("+")
+    if backend in ("postgres", "postgresql") and driver in ("", "psycopg"):
+        _needs_extra("PIXVAULT_DATABASE_URL", database_url, "psycopg", "postgres")
+    if settings.redis_url:
+        _needs_extra("PIXVAULT_REDIS_URL", settings.redis_url, "redis", "redis")
 
 
 @dataclass
@@ -44,6 +87,7 @@ class Container:
     auth_limiter: RateLimiter
     images: ImageService
     auth: AuthService
+    spool: SpoolClaim
 
     def check_ready(self) -> None:
         """Raise ``Unavailable`` unless the database and the blob store both answer."""
@@ -59,22 +103,45 @@ class Container:
                 found.update(stats())
         return found
 
+    def migrate(self) -> None:
+        """Apply pending schema migrations (safe to run from several processes at once)."""
+        upgrade(self.settings.resolved_database_url)
+
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """(the database's schema revision, the newest this code knows)."""
+        return current_revision(self.settings.resolved_database_url), head_revision()
+
+    def ping_rate_limits(self) -> str:
+        """Raise ``Unavailable`` unless the shared limiter's Redis answers; say where limits
+        are kept."""
+        if not self.settings.redis_url:
+            return "in-process (single API process only)"
+        from pixvault.ratelimit.ping import ping_redis  # the redis extra, checked at build
+
+        ping_redis(self.settings.redis_url)
+        return "answers"
+
     def close(self) -> None:
+        self.spool.close()
         self.database.close()
 
 
 def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
+    check_extras(settings)
     clock = clock or SystemClock()
     secret = settings.resolved_secret_key()
-    settings.spool_dir.mkdir(parents=True, exist_ok=True)
-    database = SqlDatabase(make_engine(settings.resolved_database_url))
-    blobs = STORES[urlsplit(settings.storage_url).scheme](settings, secret)
+    try:
+        engine = make_engine(settings.resolved_database_url)
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting PIXVAULT_DATABASE_URL: {exc}") from None
+    database = SqlDatabase(engine)
+    blobs = STORES[urlsplit(settings.storage_url or "").scheme](settings, secret)
     api_limiter, auth_limiter = build_limiters(
         settings.redis_url, key_prefix=settings.redis_key_prefix
     )
     images = ImageService(
-        images=database.images,
-        users=database.users,
+        images=database.image_repo,
+        users=database.user_repo,
         blobs=blobs,
         clock=clock,
         limits=UploadLimits(
@@ -85,8 +152,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         url_secret=secret,
     )
     auth = AuthService(
-        users=database.users,
-        tokens=database.tokens,
+        users=database.user_repo,
+        tokens=database.token_repo,
         limiter=auth_limiter,
         clock=clock,
         policy=AuthPolicy(
@@ -96,4 +163,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             auth_rate_limit=settings.auth_rate_limit,
         ),
     )
-    return Container(settings, database, blobs, api_limiter, auth_limiter, images, auth)
+    # Last, once nothing else can fail: what a killed process left in the spool goes now.
+    spool = SpoolClaim(settings.spool_dir)
+    return Container(settings, database, blobs, api_limiter, auth_limiter, images, auth, spool)

@@ -59,7 +59,7 @@ def browser() -> Iterator[Browser]:
 
 def _server(tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str) -> Iterator[str]:
     root = tmp_path_factory.mktemp(name)
-    env = clean_env(root / "data", PIXVAULT_SECRET_KEY="browser-test-key", **settings)
+    env = clean_env(root / "data", PIXVAULT_SECRET_KEY="browser-test-key-" + "k" * 32, **settings)
     with serve(env, root / "server.log") as base:
         yield base
 

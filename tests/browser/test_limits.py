@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.browser.conftest import SMALL_MAX_FILE_SIZE, SMALL_QUOTA, screenshot, sign_up
 from tests.imagegen import TEXT_BYTES, make_image, make_tiff
@@ -25,7 +25,7 @@ def test_client_side_rejections_use_the_server_config(
     assert len(big) > SMALL_MAX_FILE_SIZE
     ok = make_image("JPEG", (160, 120))
     sign_up(page, small_server, "reject@example.com")
-    expect(page.locator("#accepted-hint")).to_contain_text("up to 200 KB each")
+    expect(page.locator("#accepted-hint")).to_contain_text("up to 200 KiB each")
     uploads: list[Request] = []
     page.on("request", lambda r: uploads.append(r) if r.url.endswith("/upload") else None)
 
@@ -41,7 +41,7 @@ def test_client_side_rejections_use_the_server_config(
         [
             "photo.tiff: not a supported image type",
             "notes.txt: not a supported image type",
-            "big.jpg: too large (max 200 KB)",
+            "big.jpg: too large (max 200 KiB)",
         ]
     )
     rows = page.locator("#upload-queue .queue-row")
@@ -64,7 +64,7 @@ def test_quota_exceeded_says_so_and_suggests_deleting(
     expect(row.locator(".queue-status")).to_contain_text("quota exceeded")
     expect(row.locator(".queue-status")).to_contain_text("Delete some images")
     expect(page.locator("#grid .card")).to_have_count(0)
-    expect(page.locator("#storage-text")).to_have_text("0 B of 48.8 KB")
+    expect(page.locator("#storage-text")).to_have_text("0 B of 48.8 KiB")
 
 
 def test_rate_limit_shows_when_to_try_again(page: Page, limited_server: str) -> None:
@@ -145,3 +145,23 @@ def test_keyboard_only_upload(page: Page, small_server: str, tmp_path: Path) -> 
     expect(page.get_by_role("dialog", name="typed.png")).to_be_visible()
     page.keyboard.press("Escape")
     expect(cards.first.locator(".thumb")).to_be_focused()
+
+
+def test_tag_rules_come_from_the_server_config(page: Page, small_server: str) -> None:
+    """The tag editor applies /api/config's tagRules: served rules of 2 tags of 5 characters."""
+
+    def smaller_rules(route: Route) -> None:
+        body = route.fetch().json()
+        assert body["tagRules"] == {"maxTags": 20, "maxLength": 50, "separator": ","}
+        body["tagRules"].update(maxTags=2, maxLength=5)
+        route.fulfill(json=body)
+
+    page.route("**/api/config", smaller_rules)
+    sign_up(page, small_server, "tagrules@example.com")
+    tag_input = page.locator("#upload-tag-input")
+    expect(tag_input).to_have_attribute("maxlength", "5")
+    tag_input.focus()
+    page.keyboard.type("One, two,three,")  # the separator ends a tag, as Enter does
+    expect(page.locator("#upload-tags .chip")).to_have_text(["one×", "two×"])
+    expect(page.locator("#upload-tags .chip-hint")).to_have_text("At most 2 tags")
+    screenshot(page, "tag-rules.png")

@@ -74,7 +74,9 @@ def test_full_flow(page: Page, server: str, tmp_path: Path) -> None:
     dropped = make_image("GIF", (320, 240), color=(200, 60, 120))
     sign_up(page, server, "flow@example.com")
     expect(page.locator("#empty")).to_contain_text("No images yet")
-    expect(page.locator("#storage-text")).to_have_text("0 B of 1 GB")
+    # Sizes and limits in binary units, spelled as the server's own messages spell them.
+    expect(page.locator("#storage-text")).to_have_text("0 B of 1 GiB")
+    expect(page.locator("#accepted-hint")).to_contain_text("up to 10 MiB each")
 
     # Three by the file input, with a tag for the batch.
     page.locator("#upload-tag-input").fill("trip")
@@ -111,6 +113,8 @@ def test_full_flow(page: Page, server: str, tmp_path: Path) -> None:
     page.wait_for_function(ALL_LOADED_JS)
     total = sum(len(d) for d in files.values()) + len(dropped)
     assert meter(page) == total
+    expect(page.locator("#storage-text")).to_have_text(re.compile(r"^\d+(\.\d)? KiB of 1 GiB$"))
+    expect(cards.locator(".card-size").first).to_have_text(re.compile(r"^\d+(\.\d)? KiB · "))
     screenshot(page, "gallery.png")
 
     # Search (debounced, in the URL; Back and Forward replay it), then the tag filter.

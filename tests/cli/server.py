@@ -29,8 +29,31 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_cli(
+    *args: str, env: dict[str, str], stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m pixvault ARGS`` as a user runs it; never raises on a non-zero exit."""
+    return subprocess.run(
+        [sys.executable, "-m", "pixvault", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @contextmanager
 def serve(env: dict[str, str], log: Path) -> Iterator[str]:
+    with serve_process(env, log) as (base, _):
+        yield base
+
+
+@contextmanager
+def serve_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like ``serve``, also yielding the process (to read its memory use, for instance)."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -51,7 +74,7 @@ def serve(env: dict[str, str], log: Path) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"server did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cli.server import clean_env, free_port, race_uploads, serve
+from tests.cli.server import clean_env, free_port, race_uploads, run_cli, serve
 from tests.imagegen import make_image
 
 PASSWORD = "correct horse battery"
-
-
-def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pixvault", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +69,9 @@ def test_parallel_uploads_respect_quota(server: tuple[str, dict[str, str]]) -> N
 
 def test_cli_users_create_and_db_upgrade(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "data")
-    r = _cli("db", "upgrade", env=env)
+    r = run_cli("db", "upgrade", env=env)
     assert r.returncode == 0, r.stderr
-    r = _cli(
+    r = run_cli(
         "users",
         "create",
         "Boss@Example.com",
@@ -98,17 +84,17 @@ def test_cli_users_create_and_db_upgrade(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "admin boss@example.com" in r.stdout and "quota 5000" in r.stdout
-    r = _cli(
+    r = run_cli(
         "users", "create", "boss@example.com", "--password-stdin", env=env, stdin="another-pass\n"
     )
     assert r.returncode == 1 and "already" in r.stderr.lower()
-    r = _cli("users", "create", "weak@example.com", "--password-stdin", env=env, stdin="short\n")
+    r = run_cli("users", "create", "weak@example.com", "--password-stdin", env=env, stdin="short\n")
     assert r.returncode == 1 and "Password" in r.stderr
 
 
 def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "data", PIXVAULT_MAX_FILE_SIZE="ten megabytes")
-    r = _cli("serve", "--port", str(free_port()), env=env)
+    r = run_cli("serve", "--port", str(free_port()), env=env)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "PIXVAULT_MAX_FILE_SIZE" in lines[0]

@@ -31,7 +31,7 @@ def pair(
         "PIXVAULT_S3_REGION": seaweed.region,
         "PIXVAULT_REDIS_URL": redis_url,
         "PIXVAULT_REDIS_KEY_PREFIX": prefix,
-        "PIXVAULT_SECRET_KEY": "shared-secret-for-both",
+        "PIXVAULT_SECRET_KEY": "shared-secret-for-both-processes-0123456789",
         "PIXVAULT_DEFAULT_QUOTA": "60000",
         "PIXVAULT_RATE_LIMIT": "40/minute",
     }

@@ -20,14 +20,13 @@ from pixvault.core.keys import new_id, storage_key
 from pixvault.core.models import Image, ImageQuery, ImageStatus, User
 from pixvault.core.ports import ImageRepo, TokenRepo, UserRepo
 from pixvault.metadata.engine import make_engine
-from pixvault.metadata.memory import MemoryDatabase
 from pixvault.metadata.migrate import upgrade
 from pixvault.metadata.repos import SqlDatabase
 
 T = TypeVar("T")
 NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 GB = 1 << 30
-ADAPTERS = ("memory", "sqlite", "postgresql")
+ADAPTERS = ("sqlite", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def _sql(url: str) -> Iterator[Repos]:
     upgrade(url)  # a no-op at head; on a new SQLite file it builds the schema
     db = SqlDatabase(make_engine(url))
     try:
-        yield Repos(db.users, db.tokens, db.images, db.ping)
+        yield Repos(db.user_repo, db.token_repo, db.image_repo, db.ping)
     finally:
         db.close()
 
@@ -51,10 +50,7 @@ def _sql(url: str) -> Iterator[Repos]:
 @contextmanager
 def open_repos(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repos]:
     """Empty repos of one adapter, closed afterwards."""
-    if kind == "memory":
-        db = MemoryDatabase()
-        yield Repos(db.users, db.tokens, db.images, db.ping)
-    elif kind == "sqlite":
+    if kind == "sqlite":
         with _sql(f"sqlite:///{tmp_path / 'db' / 'pixvault.db'}") as repos:
             yield repos
     elif kind == "postgresql":

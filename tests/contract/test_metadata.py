@@ -1,9 +1,9 @@
-"""One contract for every metadata adapter: memory, SQLite and PostgreSQL.
+"""One contract for every metadata adapter: SQLite and PostgreSQL.
 
-Each test runs once per adapter, so the in-memory fakes used by service tests are proven to
-behave like the real databases. PostgreSQL is the session's throwaway database
-(``tests.services.postgres``), emptied before each test; without a server those cases skip
-(fail under CI). Adapters and helpers live in ``metadata_support``.
+Each test runs once per adapter, so both databases are proven to behave alike. PostgreSQL is
+the session's throwaway database (``tests.services.postgres``), emptied before each test;
+without a server those cases skip (fail under CI). Adapters and helpers live in
+``metadata_support``.
 """
 
 from __future__ import annotations
@@ -363,8 +363,8 @@ def test_unreachable_sqlite_is_unavailable(tmp_path: Path) -> None:
         with pytest.raises(Unavailable):
             db.ping()
         with pytest.raises(Unavailable):
-            db.images.ping()
+            db.image_repo.ping()
         with pytest.raises(Unavailable):
-            db.users.get(new_id())
+            db.user_repo.get(new_id())
     finally:
         db.close()

@@ -66,3 +66,21 @@ def test_window_moves(limiter: RateLimiter) -> None:
     time.sleep(max(0.0, start + 1.15 - time.monotonic()))
     assert limiter.hit("2/second", "api", "m").allowed  # the first hit has left the window
     assert not limiter.hit("2/second", "api", "m").allowed  # the second has not
+
+
+def test_refund_gives_back_one_hit(limiter: RateLimiter) -> None:
+    """A sign-in that succeeds gives its hit back: the next one is allowed again, once."""
+    assert all(limiter.hit("3/minute", "auth-email", "r").allowed for _ in range(3))
+    assert not limiter.hit("3/minute", "auth-email", "r").allowed
+    limiter.refund("3/minute", "auth-email", "r")
+    assert limiter.hit("3/minute", "auth-email", "r").allowed
+    assert not limiter.hit("3/minute", "auth-email", "r").allowed
+
+
+def test_refund_of_nothing_is_harmless(limiter: RateLimiter) -> None:
+    limiter.refund("2/minute", "auth-email", "never-hit")
+    assert [limiter.hit("2/minute", "auth-email", "never-hit").allowed for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]

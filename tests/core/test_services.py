@@ -1,4 +1,4 @@
-"""Core services against in-memory adapters: the rules without any web or database."""
+"""Core services over a fresh SQLite file and in-memory bytes: the rules without the web."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from pixvault.core.auth import AuthPolicy, AuthService
 from pixvault.core.images import ImageService, UploadLimits
 from pixvault.core.models import ImageQuery, IncomingFile, Purpose, UploadOptions, User
 from pixvault.core.spool import Spool
-from pixvault.metadata.memory import MemoryDatabase
+from pixvault.metadata.engine import make_engine
+from pixvault.metadata.repos import SqlDatabase
+from pixvault.metadata.schema import metadata
 from pixvault.ratelimit.limiter import LimitsRateLimiter
 from pixvault.storage.local import LocalBlobStore
-from pixvault.storage.memory import MemoryBlobStore
+from tests.doubles.blobstore import MemoryBlobStore
 from tests.imagegen import make_image
 
 
@@ -31,13 +33,16 @@ class FakeClock:
 
 class World:
     def __init__(self, tmp: Path, quota: int = 10**9, blobs: object | None = None) -> None:
-        self.db = MemoryDatabase()
+        # A file, not ":memory:": the tests use threads, and each needs its own connection.
+        engine = make_engine(f"sqlite:///{tmp / 'pixvault.sqlite3'}")
+        metadata.create_all(engine)
+        self.db = SqlDatabase(engine)
         self.blobs = blobs or MemoryBlobStore()
         self.clock = FakeClock()
         self.tmp = tmp
         self.auth = AuthService(
-            users=self.db.users,
-            tokens=self.db.tokens,
+            users=self.db.user_repo,
+            tokens=self.db.token_repo,
             limiter=LimitsRateLimiter(),
             clock=self.clock,
             policy=AuthPolicy(
@@ -48,8 +53,8 @@ class World:
             ),
         )
         self.images = ImageService(
-            images=self.db.images,
-            users=self.db.users,
+            images=self.db.image_repo,
+            users=self.db.user_repo,
             blobs=self.blobs,  # type: ignore[arg-type]
             clock=self.clock,
             limits=UploadLimits(max_file_size=10**7, max_files=5, max_pixels=10**7),
@@ -67,7 +72,7 @@ class World:
         return spool.finish()
 
     def used(self, user: User) -> int:
-        found = self.db.users.get(user.id)
+        found = self.db.user_repo.get(user.id)
         assert found is not None
         return found.quota_used
 

@@ -65,7 +65,7 @@ def test_upgrade_is_idempotent_and_keeps_data(empty_url: str) -> None:
     upgrade(url)
     db = SqlDatabase(make_engine(url))
     try:
-        user = db.users.create(
+        user = db.user_repo.create(
             user_id=new_id(),
             email="a@example.com",
             password_hash="h",
@@ -73,7 +73,7 @@ def test_upgrade_is_idempotent_and_keeps_data(empty_url: str) -> None:
             now=datetime.now(UTC),
         )
         upgrade(url)
-        assert db.users.get(user.id) == user
+        assert db.user_repo.get(user.id) == user
     finally:
         db.close()
     assert current_revision(url) == head_revision()
@@ -112,8 +112,8 @@ def test_concurrent_upgrades_from_several_processes_all_succeed(empty_url: str) 
         )
         for _ in range(3)
     ]
-    failures = [p.stderr.read() if p.stderr else "" for p in procs if p.wait(timeout=60) != 0]
-    assert failures == []
+    outcomes = [(p.communicate(timeout=60)[1], p.returncode) for p in procs]
+    assert [err for err, code in outcomes if code != 0] == []
     assert current_revision(url) == head_revision()
 
 

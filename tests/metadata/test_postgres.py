@@ -6,13 +6,14 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, exc
 
-from pixvault.core.errors import Unavailable
+from pixvault.core.errors import Conflict, Unavailable
 from pixvault.core.keys import new_id
+from pixvault.metadata.accounts import EMAIL_UNIQUE, _constraint
 from pixvault.metadata.engine import POSTGRES_CONNECT_TIMEOUT, database_url, make_engine
 from pixvault.metadata.repos import SqlDatabase
-from pixvault.metadata.schema import metadata
+from pixvault.metadata.schema import metadata, users
 from tests.contract.metadata_support import NOW, run_threads
 
 
@@ -31,7 +32,7 @@ def test_libpq_urls_get_the_psycopg3_driver(given: str) -> None:
     try:
         assert engine.dialect.driver == "psycopg"
         assert engine.pool.size() == 10  # type: ignore[attr-defined]
-        assert engine.pool._pre_ping  # type: ignore[attr-defined]
+        assert engine.pool._pre_ping
     finally:
         engine.dispose()
 
@@ -66,7 +67,7 @@ def test_unreachable_postgresql_is_unavailable() -> None:
         with pytest.raises(Unavailable):
             db.ping()
         with pytest.raises(Unavailable):
-            db.users.get(new_id())
+            db.user_repo.get(new_id())
     finally:
         db.close()
 
@@ -118,16 +119,63 @@ def test_concurrent_reservations_on_separate_connections(postgres_url: str, pg_c
             backends.add(dbapi_connection.info.backend_pid)
 
     try:
-        user = db.users.create(
+        user = db.user_repo.create(
             user_id=new_id(), email="q@example.com", password_hash="h", quota_limit=1000, now=NOW
         )
         sizes = [90 + 7 * i for i in range(16)]  # 2280 in all: only some fit
-        results = run_threads(16, lambda i: db.users.reserve_quota(user.id, sizes[i]))
+        results = run_threads(16, lambda i: db.user_repo.reserve_quota(user.id, sizes[i]))
         granted = [n for n, ok in zip(sizes, results, strict=True) if ok]
-        stored = db.users.get(user.id)
+        stored = db.user_repo.get(user.id)
     finally:
         db.close()
     assert stored is not None
     assert stored.quota_used == sum(granted) <= 1000
     assert 1000 - max(sizes) < sum(granted)  # refusals happened only because it was full
     assert len(backends) > 1  # really concurrent sessions, not one connection in turn
+
+
+def test_duplicate_email_is_recognised_by_its_constraint_name(
+    postgres_url: str, pg_clean: None
+) -> None:
+    """The backstop under the pre-check names the constraint the driver reports, not words
+    in its message (a translated server message would not say "email")."""
+    engine = make_engine(postgres_url)
+    row = {
+        "email": "same@example.com",
+        "password_hash": "h",
+        "is_admin": False,
+        "quota_used": 0,
+        "quota_limit": 1,
+        "created_at": NOW,
+    }
+    try:
+        with engine.begin() as conn:
+            conn.execute(users.insert().values(id=new_id(), **row))
+        with pytest.raises(exc.IntegrityError) as raised, engine.begin() as conn:
+            conn.execute(users.insert().values(id=new_id(), **row))
+        assert _constraint(raised.value) == EMAIL_UNIQUE
+    finally:
+        engine.dispose()
+
+
+def test_parallel_sign_ups_of_one_email_make_one_account(postgres_url: str, pg_clean: None) -> None:
+    db = SqlDatabase(make_engine(postgres_url))
+
+    def create(i: int) -> str:
+        try:
+            db.user_repo.create(
+                user_id=new_id(),
+                email="race@example.com",
+                password_hash="h",
+                quota_limit=1,
+                now=NOW,
+            )
+        except Conflict as error:
+            return error.message
+        return "created"
+
+    try:
+        results = run_threads(8, create)
+    finally:
+        db.close()
+    assert sorted(results) == ["Email already registered"] * 7 + ["created"]

@@ -183,6 +183,9 @@ class FakeBackend:
 
     test = hit
 
+    def refund(self, limit: str, *keys: str) -> None:
+        """Part of the RateLimiter port; the breaker tests never refund."""
+
 
 class FakeClock:
     def __init__(self) -> None:

@@ -19,13 +19,13 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from pixvault.core.errors import PixvaultError, TooLarge
-from pixvault.web.multipart import ParsedUpload, UploadLimits, parse_upload
+from pixvault.web.multipart import FormLimits, ParsedUpload, parse_upload
 
 pytestmark = pytest.mark.anyio
 
 B = "pv-boundary-42"
 CT = f"multipart/form-data; boundary={B}"
-LIMITS = UploadLimits(
+LIMITS = FormLimits(
     max_file_size=1000, max_files=3, max_request_size=20_000, max_field_size=200, max_fields=4
 )
 
@@ -226,7 +226,7 @@ async def test_empty_body_with_only_the_closing_boundary(h: Harness) -> None:
 
 
 async def test_crlf_preamble_of_megabytes_is_handled_promptly(h: Harness) -> None:
-    h.limits = UploadLimits(max_file_size=1000, max_files=3, max_request_size=10 * 1024**2)
+    h.limits = FormLimits(max_file_size=1000, max_files=3, max_request_size=10 * 1024**2)
     raw = b"\r\n" * (3 * 1024**2) + body(part("files", b"abc", "a.png"))
     started = time.perf_counter()
     r = await h.post(Pulled(raw[i : i + 65536] for i in range(0, len(raw), 65536)))
@@ -252,7 +252,7 @@ async def test_one_byte_over_is_too_large_naming_the_file(h: Harness) -> None:
 
 
 async def test_oversized_file_stops_reading_the_body(h: Harness) -> None:
-    h.limits = UploadLimits(max_file_size=100_000, max_files=3, max_request_size=10**9)
+    h.limits = FormLimits(max_file_size=100_000, max_files=3, max_request_size=10**9)
     chunk = b"x" * 65536
     stream = Pulled([part_head("files", "big.bin"), *repeat(chunk, 1000)])
     r = await h.post(stream)
@@ -272,7 +272,7 @@ async def test_max_files_is_accepted(h: Harness) -> None:
 async def test_one_file_too_many_fails_before_its_body_is_read(h: Harness) -> None:
     head = b"".join(part("files", b"d", f"{i}.png") for i in range(3))
     stream = Pulled([head, part_head("files", "3.png"), *repeat(b"y" * 1000, 50)])
-    h.limits = UploadLimits(max_file_size=10**6, max_files=3, max_request_size=10**9)
+    h.limits = FormLimits(max_file_size=10**6, max_files=3, max_request_size=10**9)
     r = await h.post(stream)
     assert_error(r, 413, "TooManyFiles", "Too many files (max 3 per upload)")
     assert stream.count == 2 and not stream.exhausted
@@ -290,7 +290,7 @@ async def test_declared_content_length_over_the_cap_is_refused_unread(h: Harness
 
 
 async def test_chunked_body_passing_the_cap_stops_reading(h: Harness) -> None:
-    h.limits = UploadLimits(max_file_size=10**9, max_files=3, max_request_size=100_000)
+    h.limits = FormLimits(max_file_size=10**9, max_files=3, max_request_size=100_000)
     stream = Pulled([part_head("files", "big.bin"), *repeat(b"z" * 10_000, 1000)])
     r = await h.post(stream)
     assert "content-length" not in r.request.headers
@@ -301,9 +301,9 @@ async def test_chunked_body_passing_the_cap_stops_reading(h: Harness) -> None:
 
 async def test_request_exactly_at_the_cap_is_accepted(h: Harness) -> None:
     raw = body(part("files", b"a", "a.png"))
-    h.limits = UploadLimits(max_file_size=10, max_files=1, max_request_size=len(raw))
+    h.limits = FormLimits(max_file_size=10, max_files=1, max_request_size=len(raw))
     assert (await h.post(raw)).status_code == 200
-    h.limits = UploadLimits(max_file_size=10, max_files=1, max_request_size=len(raw) - 1)
+    h.limits = FormLimits(max_file_size=10, max_files=1, max_request_size=len(raw) - 1)
     assert_error(await h.post(raw), 413, "RequestTooLarge")
 
 
@@ -387,6 +387,20 @@ async def test_too_many_fields(h: Harness) -> None:
     assert_error(r, 400, "InvalidInput", "Too many form fields (max 4)")
 
 
+async def test_every_part_counts_even_empty_file_inputs(h: Harness) -> None:
+    """An empty file input is dropped, but parsing it cost something: max_files + max_fields
+    parts (here 3 + 4) at most, refused at the first one over without reading further."""
+    empty = part("files", b"", "")
+    ok = await h.post(body(*[empty] * 6, part("files", b"d", "a.png")))
+    assert [f["name"] for f in ok.json()["files"]] == ["a.png"]
+    h.parsed.pop().discard()
+    pulled = Pulled(repeat(empty, 500_000))
+    r = await h.post(pulled)
+    assert_error(r, 413, "RequestTooLarge", "Too many parts in the form (max 7)")
+    assert pulled.count < 20 and not pulled.exhausted
+    assert h.spooled() == []
+
+
 async def test_field_that_is_not_utf8(h: Harness) -> None:
     r = await h.post(body(part("files", b"a", "a.png"), part("note", b"\xff\xfe")))
     assert_error(r, 400, "InvalidInput", "Form field 'note' is not valid UTF-8")
@@ -450,7 +464,7 @@ async def test_30_mb_upload_keeps_memory_flat(tmp_path: Path) -> None:
         "path": "/upload",
         "headers": [(b"content-type", CT.encode())],
     }
-    limits = UploadLimits(max_file_size=40 * 1024**2, max_files=1, max_request_size=50 * 1024**2)
+    limits = FormLimits(max_file_size=40 * 1024**2, max_files=1, max_request_size=50 * 1024**2)
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]

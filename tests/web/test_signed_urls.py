@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from pixvault.core import signing
-from tests.conftest import Api
+from tests.conftest import TEST_SECRET, Api
 from tests.imagegen import make_image
 
 
@@ -21,14 +21,18 @@ def _upload_one(api: Api) -> tuple[dict[str, str], dict[str, object], bytes]:
     return h, r.json()["images"][0], data
 
 
+Uploaded = tuple[dict[str, str], dict[str, object], bytes]
+"""(auth headers, the uploaded image's JSON, its bytes)"""
+
+
 @pytest.fixture
-def uploaded(api: Api) -> tuple[dict[str, str], dict[str, object], bytes]:
+def uploaded(api: Api) -> Uploaded:
     """Both stacks: on S3 the URL is a presigned link that SeaweedFS checks."""
     return _upload_one(api)
 
 
 @pytest.fixture
-def local_uploaded(local_api: Api) -> tuple[dict[str, str], dict[str, object], bytes]:
+def local_uploaded(local_api: Api) -> Uploaded:
     """The app's own /files links (local storage): their format and headers are ours."""
     return _upload_one(local_api)
 
@@ -38,7 +42,7 @@ def _parts(url: str) -> tuple[str, dict[str, str]]:
     return split.path, {k: v[0] for k, v in parse_qs(split.query).items()}
 
 
-def test_presign_returns_working_url(api: Api, uploaded: tuple) -> None:
+def test_presign_returns_working_url(api: Api, uploaded: Uploaded) -> None:
     h, img, data = uploaded
     r = api.client.post(
         "/api/images/presigned-url",
@@ -56,7 +60,7 @@ def test_presign_returns_working_url(api: Api, uploaded: tuple) -> None:
     assert got.headers["content-disposition"].startswith("inline;")
 
 
-def test_local_links_carry_safe_cache_headers(local_api: Api, local_uploaded: tuple) -> None:
+def test_local_links_carry_safe_cache_headers(local_api: Api, local_uploaded: Uploaded) -> None:
     api = local_api
     h, img, _ = local_uploaded
     body = api.client.post(
@@ -77,7 +81,7 @@ def test_local_links_carry_safe_cache_headers(local_api: Api, local_uploaded: tu
     assert "set-cookie" not in got.headers
 
 
-def test_download_purpose_is_attachment_with_safe_filename(api: Api, uploaded: tuple) -> None:
+def test_download_purpose_is_attachment_with_safe_filename(api: Api, uploaded: Uploaded) -> None:
     h, img, _ = uploaded
     url = api.client.post(
         "/api/images/presigned-url", headers=h, json={"imageId": img["id"], "purpose": "download"}
@@ -100,7 +104,7 @@ def test_download_purpose_is_attachment_with_safe_filename(api: Api, uploaded: t
         {"imageId": "X", "purpose": "edit"},
     ],
 )
-def test_presign_validation_is_400(api: Api, uploaded: tuple, body: dict) -> None:
+def test_presign_validation_is_400(api: Api, uploaded: Uploaded, body: dict[str, object]) -> None:
     h, img, _ = uploaded
     payload = {k: (img["id"] if v == "X" else v) for k, v in body.items()}
     r = api.client.post("/api/images/presigned-url", headers=h, json=payload)
@@ -108,7 +112,7 @@ def test_presign_validation_is_400(api: Api, uploaded: tuple, body: dict) -> Non
     assert isinstance(r.json()["error"], str)
 
 
-def test_presign_max_ttl_is_allowed(api: Api, uploaded: tuple) -> None:
+def test_presign_max_ttl_is_allowed(api: Api, uploaded: Uploaded) -> None:
     h, img, _ = uploaded
     r = api.client.post(
         "/api/images/presigned-url", headers=h, json={"imageId": img["id"], "expiresIn": 604800}
@@ -124,7 +128,7 @@ def _tamper(url: str, **changes: str) -> str:
     return f"{path}?{urlencode(q)}"
 
 
-def test_tampering_any_part_is_403(local_api: Api, local_uploaded: tuple) -> None:
+def test_tampering_any_part_is_403(local_api: Api, local_uploaded: Uploaded) -> None:
     api = local_api
     h, img, _ = local_uploaded
     other = api.upload(h, ("other.png", make_image("PNG"))).json()["images"][0]
@@ -152,30 +156,30 @@ def test_tampering_any_part_is_403(local_api: Api, local_uploaded: tuple) -> Non
     assert len(bodies) == 1  # expired, tampered and stripped look the same: no oracle
 
 
-def test_expired_link_is_403(local_api: Api, local_uploaded: tuple) -> None:
+def test_expired_link_is_403(local_api: Api, local_uploaded: Uploaded) -> None:
     api = local_api
     _, img, _ = local_uploaded
     path, _ = _parts(str(img["url"]))
     key = path.removeprefix("/files/")
     exp = int(time.time()) - 1
-    sig = signing.sign(b"test-secret-key", key, exp, "inline")
+    sig = signing.sign(TEST_SECRET.encode(), key, exp, "inline")
     r = api.client.get(f"{path}?{urlencode({'exp': exp, 'disp': 'inline', 'sig': sig})}")
     assert r.status_code == 403
     assert r.json()["code"] == "invalid_signature"
     # the same forgery with a future expiry is accepted: the key above is really the app's
-    sig = signing.sign(b"test-secret-key", key, exp + 600, "inline")
+    sig = signing.sign(TEST_SECRET.encode(), key, exp + 600, "inline")
     ok = api.client.get(f"{path}?{urlencode({'exp': exp + 600, 'disp': 'inline', 'sig': sig})}")
     assert ok.status_code == 200
 
 
-def test_deleted_image_link_is_404(api: Api, uploaded: tuple) -> None:
+def test_deleted_image_link_is_404(api: Api, uploaded: Uploaded) -> None:
     h, img, _ = uploaded
     assert api.client.delete(f"/api/images/{img['id']}", headers=h).status_code == 200
     r = api.fetch(str(img["url"]))
     assert r.status_code == 404
 
 
-def test_range_requests(api: Api, uploaded: tuple) -> None:
+def test_range_requests(api: Api, uploaded: Uploaded) -> None:
     _, img, data = uploaded
     r = api.fetch(str(img["url"]), headers={"Range": "bytes=10-19"})
     assert r.status_code == 206
@@ -185,7 +189,7 @@ def test_range_requests(api: Api, uploaded: tuple) -> None:
     assert r.status_code == 416
 
 
-def test_head_has_headers_without_body(local_api: Api, local_uploaded: tuple) -> None:
+def test_head_has_headers_without_body(local_api: Api, local_uploaded: Uploaded) -> None:
     api = local_api
     _, img, data = local_uploaded
     r = api.client.head(str(img["url"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,9 +21,11 @@ from pixvault.core.errors import (
     Unauthenticated,
 )
 from pixvault.core.models import Session, User
+from pixvault.core.names import has_invisible
 from pixvault.core.ports import Clock, RateLimiter, TokenRepo, UserRepo
 
 _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+MAX_EMAIL = 320
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 is slow on purpose; do not let one request hash a megabyte
 
@@ -33,6 +36,16 @@ class AuthPolicy:
     default_quota: int
     token_ttl: int
     auth_rate_limit: str
+
+
+def normalize_email(raw: str) -> str:
+    """NFC, trimmed and lower-cased, so one address typed two ways is one account; invisible
+    and control characters (zero-width, bidi overrides, NUL) are refused, not stripped, so
+    what the user sees is exactly what is stored."""
+    email = unicodedata.normalize("NFC", raw).strip().lower()
+    if has_invisible(email) or len(email) > MAX_EMAIL:
+        raise InvalidInput("Enter a valid email address")
+    return email
 
 
 def token_hash(token: str) -> str:
@@ -70,8 +83,8 @@ class AuthService:
         self, email: str, password: str, *, quota: int | None = None, admin: bool | None = None
     ) -> User:
         """Shared by sign-up and the CLI, so both apply the same rules."""
-        email = email.strip().lower()
-        if len(email) > 320 or not _EMAIL_RE.fullmatch(email):
+        email = normalize_email(email)
+        if not _EMAIL_RE.fullmatch(email):
             raise InvalidInput("Enter a valid email address")
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
             raise InvalidInput(f"Password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
@@ -88,15 +101,16 @@ class AuthService:
 
     def login(self, email: str, password: str, client_ip: str) -> Session:
         self._limit("auth-ip", client_ip)
-        email = email.strip().lower()
+        email = normalize_email(email)
         # Failed sign-ins count per email too, so many IPs cannot share one account's budget.
-        per_email = self._limiter.test(self._policy.auth_rate_limit, "auth-email", email)
-        if not per_email.allowed:
-            raise RateLimited(per_email.reset_after)
+        # The attempt is counted before the password is checked, in one atomic hit: testing
+        # first and counting after would let parallel guesses all pass the test. A success
+        # gives its hit back, so only failures use up the budget.
+        self._limit("auth-email", email)
         creds = self._users.get_credentials(email)
         if not self._password_ok(creds.password_hash if creds else None, password) or not creds:
-            self._limiter.hit(self._policy.auth_rate_limit, "auth-email", email)
             raise InvalidCredentials()
+        self._limiter.refund(self._policy.auth_rate_limit, "auth-email", email)
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
         expires_at = (now + timedelta(seconds=self._policy.token_ttl)).replace(microsecond=0)

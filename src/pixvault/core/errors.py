@@ -14,6 +14,7 @@ PixvaultError
 ├── Forbidden               forbidden          e.g. registration closed
 │   └── BadSignature        invalid_signature  tampered or expired signed URL
 ├── Conflict                conflict           e.g. email already registered
+├── RequestTimeout          request_timeout    the client stopped sending its request body
 ├── RateLimited             rate_limited       too many requests; carries retry_after
 └── Unavailable             unavailable        a backend (database, blob store) does not answer
 """
@@ -93,6 +94,11 @@ class BadSignature(Forbidden):
 class Conflict(PixvaultError):
     code = "conflict"
     default_message = "Conflict"
+
+
+class RequestTimeout(PixvaultError):
+    code = "request_timeout"
+    default_message = "Request body not received in time"
 
 
 class RateLimited(PixvaultError):

@@ -1,11 +1,11 @@
-"""ImageService: the four workflows (upload, list, sign, delete) plus get/update/access log."""
+"""ImageService: upload, list, sign and delete images, plus get, update and the access log."""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pixvault.core import keys, media, signing
@@ -34,7 +34,7 @@ from pixvault.core.models import (
     UploadOptions,
     User,
 )
-from pixvault.core.names import display_name
+from pixvault.core.names import display_name, search_term, tag_filter
 from pixvault.core.ports import BlobStore, Clock, ImagePatch, ImageRepo, UserRepo
 from pixvault.core.spool import human_size
 
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_URL_TTL = 3600
 MAX_URL_TTL = 604_800  # 7 days: the longest an S3 SigV4 presigned URL may live
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
+"""Deeper pages are refused: their OFFSET would overflow the databases' 64-bit integers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,8 @@ class UploadLimits:
 
 
 def check_paging(page: int, limit: int) -> None:
-    if page < 1:
-        raise InvalidInput("page must be an integer >= 1")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidInput(f"page must be an integer from 1 to {MAX_PAGE}")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}")
 
@@ -104,8 +106,8 @@ class ImageService:
             for incoming, info in checked:
                 image_id = keys.new_id()
                 key = keys.storage_key(owner.id, image_id, info.ext)
-                with incoming.path.open("rb") as src:
-                    self._blobs.put(key, src, size=incoming.size, content_type=info.mime)
+                # The store may move the spooled file into place: nothing reads it after this.
+                self._blobs.put(key, incoming.path, size=incoming.size, content_type=info.mime)
                 written.append(key)
                 rows.append(self._new_row(owner, image_id, key, incoming, info, options, now))
             self._images.add_many(rows)
@@ -171,6 +173,8 @@ class ImageService:
 
     def list(self, owner: User, query: ImageQuery) -> Page[SignedImage]:
         check_paging(query.page, query.limit)
+        # Normalised here, not in a route, so every caller matches names and tags as stored.
+        query = replace(query, search=search_term(query.search), tags=tag_filter(query.tags))
         rows, total = self._images.list(owner.id, query)
         items = [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
         return Page(items=items, total=total, page=query.page, limit=query.limit)
@@ -228,7 +232,12 @@ class ImageService:
 
     def download(self, key: str, expires: str, disposition: str, signature: str) -> Download:
         """Check a link made by a store that signs with our key (local disk)."""
-        if not keys.is_storage_key(key) or not expires.isdigit() or len(expires) > 12:
+        # isascii: str.isdigit() also accepts "²" and "①", which int() then refuses.
+        if (
+            not keys.is_storage_key(key)
+            or not (expires.isascii() and expires.isdigit())
+            or len(expires) > 12
+        ):
             raise BadSignature()
         exp = int(expires)
         if not signing.verify(self._secret, key, exp, disposition, signature):
@@ -250,8 +259,8 @@ class ImageService:
     # --- delete -------------------------------------------------------------------------------
 
     def delete(self, owner: User, image_id: str) -> None:
-        """Row (and quota) first, bytes second: a crash in between leaves an orphan blob, which
-        repair can sweep, never a row pointing at missing bytes."""
+        """Row (and quota) first, bytes second: a crash in between leaves an orphan blob (bytes
+        nobody can reach or is charged for), never a row pointing at missing bytes."""
         if not keys.is_id(image_id):
             raise NotFound("Image not found")
         row = self._images.delete_and_refund(owner.id, image_id)

@@ -11,6 +11,23 @@ from pixvault.core.errors import InvalidInput
 MAX_NAME_LENGTH = 255
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
+MAX_SEARCH_LENGTH = 255
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Control, format (zero-width, bidi override), surrogate, private-use, unassigned, and line
+or paragraph separators: characters a person cannot see or type on purpose."""
+
+
+def has_invisible(text: str) -> bool:
+    return any(unicodedata.category(ch) in _INVISIBLE for ch in text)
+
+
+def _tag_key(raw: str) -> str:
+    """How a tag is compared and stored, so "Café" typed in decomposed form (as macOS input
+    produces) is the same tag as the composed one."""
+    return unicodedata.normalize("NFC", raw).strip().lower()
+
+
+TAG_SEPARATOR = ","  # tags travel comma-separated (query filter, web app), so none holds one
 
 
 def display_name(raw: str) -> str:
@@ -33,17 +50,41 @@ def clean_tags(raw: list[object]) -> tuple[str, ...]:
     for item in raw:
         if not isinstance(item, str):
             raise InvalidInput("Each tag must be a string")
-        tag = unicodedata.normalize("NFC", item).strip().lower()
+        tag = _tag_key(item)
         if not tag or len(tag) > MAX_TAG_LENGTH:
             raise InvalidInput(f"Each tag must be 1–{MAX_TAG_LENGTH} characters")
-        if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in tag):
+        if has_invisible(tag):
             raise InvalidInput("Tags cannot contain control characters")
-        if "," in tag:
+        if TAG_SEPARATOR in tag:
             raise InvalidInput("Tags cannot contain commas")
         seen.setdefault(tag, None)
     if len(seen) > MAX_TAGS:
         raise InvalidInput(f"At most {MAX_TAGS} tags per image")
     return tuple(seen)
+
+
+def tag_filter(raw: tuple[str, ...]) -> tuple[str, ...]:
+    """Gallery filter tags, normalised exactly like stored tags; empty terms are dropped."""
+    seen: dict[str, None] = {}
+    for item in raw:
+        tag = _tag_key(item)
+        if has_invisible(tag):
+            raise InvalidInput("Tags cannot contain control characters")
+        if tag:
+            seen.setdefault(tag, None)
+    if len(seen) > MAX_TAGS:
+        raise InvalidInput(f"Filter by at most {MAX_TAGS} tags")
+    return tuple(seen)
+
+
+def search_term(raw: str) -> str:
+    """A gallery search term in the form names are stored in (NFC, trimmed)."""
+    term = unicodedata.normalize("NFC", raw).strip()
+    if has_invisible(term):
+        raise InvalidInput("Search cannot contain control characters")
+    if len(term) > MAX_SEARCH_LENGTH:
+        raise InvalidInput(f"Search must be at most {MAX_SEARCH_LENGTH} characters")
+    return term
 
 
 _UNSAFE_IN_HEADER = re.compile(r"[^A-Za-z0-9._ ()+-]")

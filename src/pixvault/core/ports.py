@@ -1,7 +1,7 @@
 """Ports: what the core needs from the outside world. Adapters implement these Protocols.
 
-Every adapter translates its library's errors at the border: a missing blob is ``BlobNotFound``,
-a backend that does not answer is ``core.errors.Unavailable``.
+Every adapter translates its library's errors at the border: a backend that does not answer is
+``core.errors.Unavailable``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from pixvault.core.models import (
     AccessEntry,
@@ -24,10 +24,6 @@ ImagePage = tuple[list[Image], int]
 AccessPage = tuple[list[AccessEntry], int]
 
 
-class BlobNotFound(LookupError):
-    """Raised by a BlobStore when a key has no bytes."""
-
-
 class Clock(Protocol):
     def now(self) -> datetime:
         """Current time, timezone-aware UTC."""
@@ -37,8 +33,14 @@ class Clock(Protocol):
 class BlobStore(Protocol):
     """Bytes only. Keys are made by the core; a store never invents or trusts other keys."""
 
-    def put(self, key: str, src: BinaryIO, *, size: int, content_type: str) -> None:
-        """Store ``size`` bytes read from ``src`` atomically: readers see all or nothing."""
+    def put(self, key: str, path: Path, *, size: int, content_type: str) -> None:
+        """Store the file at ``path`` (exactly ``size`` bytes, else ``OSError``) atomically:
+        readers see all or nothing.
+
+        The store may consume the file (local disk moves it into place rather than copying
+        it); the caller must not read ``path`` afterwards and deletes it with
+        ``missing_ok=True``.
+        """
         ...
 
     def delete(self, key: str) -> None:
@@ -174,4 +176,8 @@ class RateLimiter(Protocol):
 
     def test(self, limit: str, *keys: str) -> RateDecision:
         """Would a hit be allowed? Counts nothing."""
+        ...
+
+    def refund(self, limit: str, *keys: str) -> None:
+        """Give back one earlier hit (e.g. a sign-in attempt that turned out to succeed)."""
         ...

@@ -1,8 +1,13 @@
 """Spooling one uploaded file part to disk while it streams in.
 
-An upload is never held in memory: each chunk is hashed (md5 + sha256), counted and
-written as it arrives, and the size limit is enforced before the chunk that would pass
-it is written, so an oversized file costs at most ``max_size`` bytes of disk.
+An upload is never held in memory: chunks are counted as they arrive, gathered into blocks
+of about :data:`BLOCK_SIZE`, and each block is hashed (md5 + sha256) and written in one go.
+The size limit is enforced before a chunk is accepted, so an oversized file costs at most
+``max_size`` bytes of disk.
+
+``feed`` is cheap (a count and a copy) and ``flush`` does the heavy part, so an event loop
+can feed and leave the flushes to a worker thread (hashlib releases the GIL on big blocks).
+One spool is not thread-safe: a caller never runs ``feed`` and ``flush`` at the same time.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from typing import BinaryIO
 from pixvault.core.errors import TooLarge
 from pixvault.core.models import IncomingFile
 from pixvault.core.names import display_name
+
+BLOCK_SIZE = 1024 * 1024
+"""Bytes gathered before a flush is due: big enough that hashing and writing cost far more
+than handing the block to a thread, small enough to keep memory per upload flat."""
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -47,7 +56,8 @@ class Spool:
     def __init__(self, directory: Path, original_name: str, max_size: int) -> None:
         self.original_name = original_name
         self.max_size = max_size
-        self.size = 0
+        self.size = 0  # bytes accepted so far, flushed or not
+        self._pending = bytearray()
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         fd, name = tempfile.mkstemp(prefix="upload-", dir=directory)
@@ -59,33 +69,57 @@ class Spool:
             self.path.unlink(missing_ok=True)
             raise
 
-    def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        """Hash, count and store ``chunk``; the limit is checked before anything is written."""
+    @property
+    def flush_due(self) -> bool:
+        """A full block is waiting for :meth:`flush`."""
+        return len(self._pending) >= BLOCK_SIZE
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> bool:
+        """Count and buffer ``chunk``; True when a flush is due.
+
+        The limit is checked first: a chunk that would pass it deletes the spool and raises
+        ``TooLarge`` naming the file, so no byte of an oversized file is ever kept.
+        """
         if self._file is None:
             raise ValueError("write to a finished or discarded spool")
         if self.size + len(chunk) > self.max_size:
             self.discard()
             name = display_name(self.original_name)
             raise TooLarge(f'"{name}" is too large (max {human_size(self.max_size)})')
+        self._pending += chunk
+        self.size += len(chunk)
+        return self.flush_due
+
+    def flush(self) -> None:
+        """Hash and write what is buffered: the slow part, safe to run in a worker thread."""
+        if self._file is None:
+            raise ValueError("write to a finished or discarded spool")
+        if not self._pending:
+            return
+        block, self._pending = self._pending, bytearray()
         try:
-            self._file.write(chunk)
+            self._file.write(block)
         except BaseException:
             self.discard()
             raise
-        self._md5.update(chunk)
-        self._sha256.update(chunk)
-        self.size += len(chunk)
+        self._md5.update(block)
+        self._sha256.update(block)
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Hash, count and store ``chunk`` now; the limit is checked before anything is written."""
+        self.feed(chunk)
+        self.flush()
 
     def finish(self) -> IncomingFile:
-        """Close the file and hand it over; the caller now owns (and must delete) it."""
-        if self._file is None:
-            raise ValueError("finish on a finished or discarded spool")
+        """Flush, close the file and hand it over; the caller now owns (and must delete) it."""
+        self.flush()
+        file, self._file = self._file, None
+        assert file is not None  # flush() raised otherwise
         try:
-            self._file.close()
+            file.close()
         except BaseException:
             self.discard()
             raise
-        self._file = None
         return IncomingFile(
             original_name=self.original_name,
             path=self.path,
@@ -97,6 +131,7 @@ class Spool:
     def discard(self) -> None:
         """Close and delete the temp file, finished or not; safe to call repeatedly."""
         file, self._file = self._file, None
+        self._pending = bytearray()
         if file is not None:
             # A failed flush (disk full) must not stop the delete or mask the real error.
             with contextlib.suppress(OSError):

@@ -51,7 +51,12 @@ def database_url(url: str) -> URL:
 
     SQLAlchemy would pick psycopg2 (not installed) for the first and rejects the second.
     """
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError):  # a bad port is a ValueError, the rest not
+        raise ValueError(
+            "not a database URL like sqlite:///path/db.sqlite3 or postgresql://user@host/db"
+        ) from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend in ("postgres", "postgresql") and driver in ("", "psycopg"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -61,8 +66,18 @@ def database_url(url: str) -> URL:
 
 
 def make_engine(url: str) -> Engine:
-    """An Engine that is safe to share between threads, tuned for its backend (see above)."""
-    parsed = database_url(url)
+    """An Engine that is safe to share between threads, tuned for its backend (see above).
+
+    Raises ``ValueError`` with a one-line reason for a URL that is malformed or names a
+    database SQLAlchemy does not know.
+    """
+    try:
+        return _make_engine(database_url(url))
+    except exc.NoSuchModuleError as error:
+        raise ValueError(f"unknown database kind: {error}") from None
+
+
+def _make_engine(parsed: URL) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         # Defaults only: a value in the URL's query wins.

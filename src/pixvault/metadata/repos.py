@@ -1,4 +1,5 @@
-"""SQL implementations of the metadata ports (SQLite and PostgreSQL), on SQLAlchemy Core.
+"""SQL implementations of the image ports (SQLite and PostgreSQL), on SQLAlchemy Core; the
+account repos are in ``accounts``, and ``SqlDatabase`` puts all three over one engine.
 
 Every method is one short transaction on its own pooled connection, so the repos are safe to
 share between threads. Writes that must be atomic are single conditional statements or run in
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -19,33 +19,21 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from pixvault.core.errors import Conflict, NotFound
 from pixvault.core.models import (
     AccessEntry,
-    Credentials,
     Image,
     ImageQuery,
     ImageStatus,
     Purpose,
-    User,
 )
 from pixvault.core.ports import ImagePatch, ImageRepo, TokenRepo, UserRepo
-from pixvault.metadata import _rules, schema
+from pixvault.metadata import rules, schema
+from pixvault.metadata.accounts import SqlTokenRepo, SqlUserRepo, release_quota
 from pixvault.metadata.engine import transaction
-from pixvault.metadata.schema import access_log, image_tags, images, tokens, users
+from pixvault.metadata.schema import access_log, image_tags, images
 
 _Row = RowMapping
 # Aliases, because inside the repo class ``list`` names the method, not the builtin.
 _ImagePage = tuple[list[Image], int]
 _AccessPage = tuple[list[AccessEntry], int]
-
-
-def _user(row: _Row) -> User:
-    return User(
-        id=row["id"],
-        email=row["email"],
-        is_admin=bool(row["is_admin"]),
-        quota_used=int(row["quota_used"]),
-        quota_limit=int(row["quota_limit"]),
-        created_at=row["created_at"],
-    )
 
 
 def _image(row: _Row, tags: Iterable[str]) -> Image:
@@ -73,7 +61,7 @@ def _image_values(image: Image) -> dict[str, Any]:
         "owner_id": image.owner_id,
         "storage_key": image.storage_key,
         "original_name": image.original_name,
-        "search_name": _rules.search_key(image.original_name),
+        "search_name": rules.search_key(image.original_name),
         "content_type": image.content_type,
         "size": image.size,
         "width": image.width,
@@ -82,134 +70,8 @@ def _image_values(image: Image) -> dict[str, Any]:
         "sha256": image.sha256,
         "is_public": image.is_public,
         "status": str(image.status),
-        "uploaded_at": _rules.utc(image.uploaded_at),
+        "uploaded_at": rules.utc(image.uploaded_at),
     }
-
-
-class SqlUserRepo:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def create(
-        self, *, user_id: str, email: str, password_hash: str, quota_limit: int, now: datetime
-    ) -> User:
-        values: dict[str, Any] = {
-            "id": user_id,
-            "email": _rules.normalize_email(email),
-            "password_hash": password_hash,
-            "quota_used": 0,
-            "quota_limit": quota_limit,
-            "created_at": _rules.utc(now),
-        }
-        try:
-            with transaction(self._engine, write=True) as conn:
-                if conn.dialect.name == "postgresql":
-                    # Serialise creations so two first users cannot both see an empty table.
-                    conn.exec_driver_sql("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-                has_users = conn.execute(sa.select(sa.exists().select_from(users))).scalar()
-                values["is_admin"] = not has_users
-                conn.execute(users.insert().values(**values))
-        except exc.IntegrityError as error:
-            if "email" in str(error.orig).lower():
-                raise Conflict(_rules.EMAIL_TAKEN) from error
-            raise Conflict("User already exists") from error
-        return User(
-            id=user_id,
-            email=values["email"],
-            is_admin=values["is_admin"],
-            quota_used=0,
-            quota_limit=quota_limit,
-            created_at=values["created_at"],
-        )
-
-    def get(self, user_id: str) -> User | None:
-        with transaction(self._engine) as conn:
-            row = conn.execute(users.select().where(users.c.id == user_id)).mappings().first()
-        return _user(row) if row else None
-
-    def get_credentials(self, email: str) -> Credentials | None:
-        query = users.select().where(users.c.email == _rules.normalize_email(email))
-        with transaction(self._engine) as conn:
-            row = conn.execute(query).mappings().first()
-        return Credentials(user=_user(row), password_hash=row["password_hash"]) if row else None
-
-    def reserve_quota(self, user_id: str, nbytes: int) -> bool:
-        _rules.check_amount(nbytes)
-        if nbytes == 0:
-            return True
-        query = (
-            users.update()
-            .where(users.c.id == user_id, users.c.quota_used + nbytes <= users.c.quota_limit)
-            .values(quota_used=users.c.quota_used + nbytes)
-        )
-        with transaction(self._engine, write=True) as conn:
-            return conn.execute(query).rowcount == 1
-
-    def release_quota(self, user_id: str, nbytes: int) -> None:
-        _rules.check_amount(nbytes)
-        with transaction(self._engine, write=True) as conn:
-            _release(conn, user_id, nbytes)
-
-    def set_quota(self, user_id: str, limit: int) -> None:
-        with transaction(self._engine, write=True) as conn:
-            conn.execute(users.update().where(users.c.id == user_id).values(quota_limit=limit))
-
-    def set_admin(self, user_id: str, is_admin: bool) -> None:
-        with transaction(self._engine, write=True) as conn:
-            conn.execute(users.update().where(users.c.id == user_id).values(is_admin=is_admin))
-
-
-def _release(conn: Connection, user_id: str, nbytes: int) -> None:
-    """Give back ``nbytes``, never going below zero."""
-    used = users.c.quota_used
-    conn.execute(
-        users.update()
-        .where(users.c.id == user_id)
-        .values(quota_used=sa.case((used > nbytes, used - nbytes), else_=0))
-    )
-
-
-class SqlTokenRepo:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def add(
-        self, *, token_hash: str, user_id: str, created_at: datetime, expires_at: datetime
-    ) -> None:
-        values = {
-            "token_hash": token_hash,
-            "user_id": user_id,
-            "created_at": _rules.utc(created_at),
-            "expires_at": _rules.utc(expires_at),
-        }
-        try:
-            with transaction(self._engine, write=True) as conn:
-                conn.execute(tokens.insert().values(**values))
-        except exc.IntegrityError as error:
-            raise Conflict("Token already exists or user is missing") from error
-
-    def user_for(self, token_hash: str, now: datetime) -> User | None:
-        query = (
-            sa.select(users)
-            .join(tokens, tokens.c.user_id == users.c.id)
-            .where(
-                tokens.c.token_hash == token_hash,
-                tokens.c.revoked_at.is_(None),
-                tokens.c.expires_at > _rules.utc(now),
-            )
-        )
-        with transaction(self._engine) as conn:
-            row = conn.execute(query).mappings().first()
-        return _user(row) if row else None
-
-    def revoke(self, token_hash: str) -> None:
-        query = (
-            tokens.update()
-            .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-        )
-        with transaction(self._engine, write=True) as conn:
-            conn.execute(query)
 
 
 def _tags_for(conn: Connection, image_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -248,7 +110,7 @@ class SqlImageRepo:
         tag_rows = [
             {"image_id": image.id, "owner_id": image.owner_id, "tag": tag}
             for image in images
-            for tag in _rules.normalize_tags(image.tags)
+            for tag in rules.normalize_tags(image.tags)
         ]
         if not rows:
             return
@@ -269,7 +131,7 @@ class SqlImageRepo:
             return _load(conn, images.c.storage_key == storage_key)
 
     def list(self, owner_id: str, query: ImageQuery) -> _ImagePage:
-        offset = _rules.check_page(query.page, query.limit)
+        offset = rules.check_page(query.page, query.limit)
         where: list[sa.ColumnElement[bool]] = [images.c.owner_id == owner_id]
         if query.tags:
             tagged = sa.select(image_tags.c.image_id).where(
@@ -277,7 +139,7 @@ class SqlImageRepo:
             )
             where.append(images.c.id.in_(tagged))
         if query.search:
-            pattern = _rules.like_pattern(_rules.search_key(query.search))
+            pattern = rules.like_pattern(rules.search_key(query.search))
             where.append(images.c.search_name.like(pattern, escape="\\"))
         count = sa.select(sa.func.count()).select_from(images).where(*where)
         page = (
@@ -303,7 +165,7 @@ class SqlImageRepo:
                 conn.execute(images.update().where(mine).values(is_public=patch.is_public))
             if patch.tags is not None:
                 conn.execute(image_tags.delete().where(image_tags.c.image_id == image_id))
-                _insert_tags(conn, image_id, owner_id, _rules.normalize_tags(patch.tags))
+                _insert_tags(conn, image_id, owner_id, rules.normalize_tags(patch.tags))
             return _load(conn, mine)
 
     def delete_and_refund(self, owner_id: str, image_id: str) -> Image | None:
@@ -313,13 +175,13 @@ class SqlImageRepo:
             # The DELETE decides who wins: a concurrent delete already committed leaves 0 rows.
             if image is None or conn.execute(images.delete().where(mine)).rowcount != 1:
                 return None
-            _release(conn, owner_id, image.size)
+            release_quota(conn, owner_id, image.size)
         return image
 
     def add_access(self, entry: AccessEntry) -> None:
         values = {
             "image_id": entry.image_id,
-            "accessed_at": _rules.utc(entry.accessed_at),
+            "accessed_at": rules.utc(entry.accessed_at),
             "purpose": str(entry.purpose),
             "ip": entry.ip,
         }
@@ -330,7 +192,7 @@ class SqlImageRepo:
             raise NotFound("Image not found") from error
 
     def list_access(self, image_id: str, page: int, limit: int) -> _AccessPage:
-        offset = _rules.check_page(page, limit)
+        offset = rules.check_page(page, limit)
         mine = access_log.c.image_id == image_id
         count = sa.select(sa.func.count()).select_from(access_log).where(mine)
         rows_query = (
@@ -364,9 +226,9 @@ class SqlDatabase:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.users = SqlUserRepo(engine)
-        self.tokens = SqlTokenRepo(engine)
-        self.images = SqlImageRepo(engine)
+        self.user_repo = SqlUserRepo(engine)
+        self.token_repo = SqlTokenRepo(engine)
+        self.image_repo = SqlImageRepo(engine)
 
     def ping(self) -> None:
         """Raise ``Unavailable`` unless the database answers ``SELECT 1``."""

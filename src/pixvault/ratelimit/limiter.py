@@ -10,16 +10,16 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import redis
 from limits import RateLimitItem, parse, storage, strategies
 from limits.errors import StorageError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from pixvault.core.errors import Unavailable
 from pixvault.core.ports import RateDecision
+
+if TYPE_CHECKING:
+    import redis  # the optional `redis` extra: imported at run time only for a Redis URI
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+unix://")
 # A local Redis answers in well under a millisecond; waiting longer only slows every request
@@ -27,8 +27,9 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+unix://")
 DEFAULT_TIMEOUT = 0.3
 
 # What a storage call can raise when the backend is down, slow or confused: `limits` wraps the
-# client's errors in StorageError (wrap_exceptions=True); the rest is belt and braces.
-_STORAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, redis.RedisError, OSError)
+# client's errors in StorageError (wrap_exceptions=True); the rest is belt and braces. A Redis
+# limiter adds redis.RedisError (see LimitsRateLimiter.__init__).
+_STORAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, OSError)
 
 
 class LimiterUnavailable(Unavailable):
@@ -45,6 +46,10 @@ def limit_item(limit: str) -> RateLimitItem:
 
 def _redis_storage(uri: str, key_prefix: str, timeout: float) -> storage.RedisStorage:
     """A RedisStorage that fails fast: short timeouts, no retries, errors wrapped."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     if uri.startswith("unix://"):  # redis-py's spelling; `limits` registers redis+unix://
         uri = "redis+unix://" + uri.removeprefix("unix://")
     store = storage.RedisStorage(
@@ -76,8 +81,12 @@ class LimitsRateLimiter:
     ) -> None:
         self.shared = storage_uri.startswith(REDIS_SCHEMES)
         self._storage: storage.Storage
+        self._errors = _STORAGE_ERRORS
         if self.shared:
+            import redis
+
             self._storage = _redis_storage(storage_uri, key_prefix, timeout)
+            self._errors = (*_STORAGE_ERRORS, redis.RedisError)
         else:
             found = storage.storage_from_string(storage_uri)
             if not isinstance(found, storage.Storage):
@@ -90,7 +99,7 @@ class LimitsRateLimiter:
         try:
             allowed = self._strategy.hit(item, *keys)
             return self._decision(item, allowed, keys)
-        except _STORAGE_ERRORS as exc:
+        except self._errors as exc:
             raise LimiterUnavailable(_describe(exc)) from exc
 
     def test(self, limit: str, *keys: str) -> RateDecision:
@@ -98,7 +107,7 @@ class LimitsRateLimiter:
         try:
             allowed = self._strategy.test(item, *keys)
             return self._decision(item, allowed, keys)
-        except _STORAGE_ERRORS as exc:
+        except self._errors as exc:
             raise LimiterUnavailable(_describe(exc)) from exc
 
     def _decision(self, item: RateLimitItem, allowed: bool, keys: tuple[str, ...]) -> RateDecision:
@@ -110,17 +119,36 @@ class LimitsRateLimiter:
             allowed=allowed, limit=item.amount, remaining=stats.remaining, reset_after=reset_after
         )
 
+    def refund(self, limit: str, *keys: str) -> None:
+        """Remove the newest entry of the moving window. Both storages keep a window as a
+        newest-first list (``limits``' memory ``events`` and a Redis list), so this undoes one
+        hit; it relies on that layout, which the rate-limiter contract tests pin down."""
+        key = limit_item(limit).key_for(*keys)
+        try:
+            if isinstance(self._storage, storage.MemoryStorage):
+                with self._storage.locks[key]:
+                    events = self._storage.events.get(key)
+                    if events:
+                        events.pop(0)
+            elif isinstance(self._storage, storage.RedisStorage):
+                connection = cast("redis.Redis", self._storage.get_connection())
+                connection.lpop(self._storage.prefixed_key(key))
+            else:
+                raise TypeError(f"cannot refund on {type(self._storage).__name__}")
+        except self._errors as exc:
+            raise LimiterUnavailable(_describe(exc)) from exc
+
     def reset(self) -> None:
         """Forget every count (for Redis: every key under this limiter's prefix)."""
         try:
             self._storage.reset()
-        except _STORAGE_ERRORS as exc:
+        except self._errors as exc:
             raise LimiterUnavailable(_describe(exc)) from exc
 
     def close(self) -> None:
         """Release the Redis connections; a no-op for memory."""
-        if isinstance(self._storage, storage.RedisStorage):
-            cast(redis.Redis, self._storage.get_connection()).close()
+        if isinstance(self._storage, storage.RedisStorage):  # no redis import for memory://
+            cast("redis.Redis", self._storage.get_connection()).close()
 
 
 def _describe(exc: Exception) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import redis
+from pixvault.core.errors import Unavailable
 
 
 def ping_redis(url: str, timeout: float = 3.0) -> None:
-    """Raise ``ConnectionError`` with a readable reason unless Redis answers PING."""
+    """Raise ``Unavailable`` (like every adapter's ping), the reason chained, unless Redis
+    answers PING."""
+    import redis  # the optional `redis` extra; the container has checked that it is installed
+
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ConnectionError(str(exc) or type(exc).__name__) from None
+        raise Unavailable("Redis does not answer") from exc
     finally:
         client.close()

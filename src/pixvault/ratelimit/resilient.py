@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from pixvault.core.ports import RateDecision, RateLimiter
 from pixvault.ratelimit.limiter import (
@@ -24,8 +25,10 @@ from pixvault.ratelimit.limiter import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-Clock = Callable[[], float]
+Monotonic = Callable[[], float]
+"""A seconds counter (``time.monotonic``); not the core's wall ``Clock`` port."""
 DEFAULT_OPEN_FOR = 5.0  # seconds to skip Redis after it failed
 DEFAULT_LOG_EVERY = 60.0  # at most one "still down" warning per wrapper per minute
 
@@ -41,7 +44,7 @@ def _inner_stats(limiter: RateLimiter) -> dict[str, int]:
 class _Throttle:
     """At most one warning per ``every`` seconds; the next one says how many were held back."""
 
-    def __init__(self, every: float, clock: Clock) -> None:
+    def __init__(self, every: float, clock: Monotonic) -> None:
         self._every = every
         self._clock = clock
         self._lock = threading.Lock()
@@ -75,7 +78,7 @@ class CircuitBreaker:
         inner: RateLimiter,
         *,
         open_for: float = DEFAULT_OPEN_FOR,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
     ) -> None:
         self.inner = inner
         self.open_for = open_for
@@ -98,9 +101,10 @@ class CircuitBreaker:
     def test(self, limit: str, *keys: str) -> RateDecision:
         return self._call(self.inner.test, limit, keys)
 
-    def _call(
-        self, method: Callable[..., RateDecision], limit: str, keys: tuple[str, ...]
-    ) -> RateDecision:
+    def refund(self, limit: str, *keys: str) -> None:
+        self._call(self.inner.refund, limit, keys)
+
+    def _call(self, method: Callable[..., _T], limit: str, keys: tuple[str, ...]) -> _T:
         with self._lock:
             now = self._clock()
             if now < self._retry_at:
@@ -158,7 +162,7 @@ class FailOpenLimiter:
         inner: RateLimiter,
         *,
         log_every: float = DEFAULT_LOG_EVERY,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
     ) -> None:
         self.inner = inner
         self.fail_open_total = 0
@@ -176,6 +180,12 @@ class FailOpenLimiter:
             return self.inner.test(limit, *keys)
         except LimiterUnavailable as exc:
             return self._open(limit, exc)
+
+    def refund(self, limit: str, *keys: str) -> None:
+        try:
+            self.inner.refund(limit, *keys)
+        except LimiterUnavailable as exc:
+            self._throttle.warn("could not give back a rate-limit hit", exc)
 
     def _open(self, limit: str, exc: LimiterUnavailable) -> RateDecision:
         with self._lock:
@@ -202,7 +212,7 @@ class FallbackLimiter:
         fallback: RateLimiter,
         *,
         log_every: float = DEFAULT_LOG_EVERY,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
     ) -> None:
         self.inner = inner
         self.fallback = fallback
@@ -224,6 +234,13 @@ class FallbackLimiter:
             self._note(exc)
             return self.fallback.test(limit, *keys)
 
+    def refund(self, limit: str, *keys: str) -> None:
+        try:
+            self.inner.refund(limit, *keys)
+        except LimiterUnavailable as exc:
+            self._note(exc)
+            self.fallback.refund(limit, *keys)
+
     def _note(self, exc: LimiterUnavailable) -> None:
         with self._lock:
             self.fallback_total += 1
@@ -236,7 +253,7 @@ class FallbackLimiter:
 
 
 def build_limiters(
-    redis_url: str,
+    redis_url: str | None,
     *,
     key_prefix: str = "pixvault",
     timeout: float = DEFAULT_TIMEOUT,

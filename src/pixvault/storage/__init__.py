@@ -1,1 +1,1 @@
-"""BlobStore adapters: where image bytes live (local disk now, S3-compatible stores next)."""
+"""BlobStore adapters: where image bytes live (local disk, S3-compatible stores)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from pixvault.core import keys, signing
@@ -34,28 +34,47 @@ class LocalBlobStore:
             raise ValueError(f"refusing storage key {key!r}")
         return path
 
-    def put(self, key: str, src: BinaryIO, *, size: int, content_type: str) -> None:
-        """Temp file in the same folder, fsync, rename: a reader sees the old state or all of
-        the new bytes, never a torn file, even if the process dies mid-write."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
+    def put(self, key: str, path: Path, *, size: int, content_type: str) -> None:
+        """Move the caller's file into place (``os.replace``), or copy it when it lives on
+        another filesystem. Either way the bytes are fsynced before the name appears and the
+        directory after, so a reader sees the old state or all of the new bytes, never a torn
+        file, and a power cut cannot lose a blob whose upload was acknowledged."""
+        dest = self._path(key)
+        fd = os.open(path, os.O_RDONLY)
         try:
-            with os.fdopen(fd, "wb") as out:
+            found = os.fstat(fd).st_size
+            if found != size:
+                raise OSError(f"expected {size} bytes for {key}, read {found}")
+            os.fsync(fd)  # else a crash after the rename could leave the name on empty blocks
+        finally:
+            os.close(fd)
+        _make_dirs(dest.parent)
+        try:
+            os.replace(path, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self._copy(path, dest, key, size)  # another filesystem: a rename cannot cross it
+        _fsync_dir(dest.parent)
+
+    def _copy(self, src: Path, dest: Path, key: str, size: int) -> None:
+        """Temp file in the destination folder, fsync, rename: atomic like the move."""
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=_TMP_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as out, src.open("rb") as source:
                 written = 0
-                while chunk := src.read(_CHUNK):
+                while chunk := source.read(_CHUNK):
                     out.write(chunk)
                     written += len(chunk)
                 out.flush()
                 os.fsync(out.fileno())
             if written != size:
                 raise OSError(f"expected {size} bytes for {key}, read {written}")
-            os.replace(tmp, path)
+            os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(path.parent)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -101,6 +120,18 @@ class LocalBlobStore:
                 raise Unavailable("Blob store is full")
         except OSError as exc:
             raise Unavailable("Blob store is not writable") from exc
+
+
+def _make_dirs(path: Path) -> None:
+    """``mkdir -p`` whose new entries are durable: each created folder is fsynced into its
+    parent, else a power cut could drop a new owner folder along with the blob inside it."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    # A concurrent put may have made it (and not yet fsynced it): fsync the parent either way.
+    with contextlib.suppress(FileExistsError):
+        path.mkdir()
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:

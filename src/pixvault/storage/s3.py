@@ -1,54 +1,59 @@
 """Blobs in any S3-compatible store (AWS, R2, MinIO, Ceph, SeaweedFS); links go straight to it.
 
 botocore stays inside this module: its errors leave as ``Unavailable`` (or ``OSError`` for a
-source of the wrong length, as with the local store).
+source of the wrong length, as with the local store). The container builds the store from plain
+arguments; this module knows nothing of the settings.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pixvault.core import keys
 from pixvault.core.errors import Unavailable
 from pixvault.core.names import content_disposition
-from pixvault.settings import Settings
 from pixvault.storage.sigv4 import (
     MAX_EXPIRES,
     QueryPresigner,
     SigningCredentials,
     bucket_url,
     uri_encode,
+    virtual_hostable,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 PART_SIZE = 8 * 1024 * 1024  # above this a put is a multipart upload of parts this big
-_MAX_PARTS = 10_000  # S3's limit; bigger files get bigger parts
+MAX_CONCURRENCY = 4  # parts in flight per put; with 8 concurrent uploads that is 32 connections
 _SIGN_STEP = 60  # links signed within the same minute are identical (browser caches reuse them)
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _UNAVAILABLE = "Blob store unavailable"
+# s3transfer reads each part from the file when it is sent (memory stays near one part per
+# thread) and aborts a failed multipart upload itself. "classic": the CRT client, when
+# installed, would size its own buffers and concurrency.
+_TRANSFER = TransferConfig(
+    multipart_threshold=PART_SIZE,
+    multipart_chunksize=PART_SIZE,  # raised by s3transfer when a file needs > 10,000 parts
+    max_concurrency=MAX_CONCURRENCY,
+    use_threads=True,
+    preferred_transfer_client="classic",
+)
 
 
-def _translate(exc: BotoCoreError | ClientError) -> Exception:
-    """The port's error for a botocore one: callers never see the SDK's exception types.
-
-    (No port method reads bytes back, so a missing key is never ``BlobNotFound`` here:
-    ``exists`` answers False and ``delete`` ignores it.)
-    """
+def _translate(exc: Exception) -> Exception:
+    """The port's error for a botocore one: callers never see the SDK's exception types."""
     # Refused connections, timeouts, 5xx, throttling, bad credentials, a missing bucket: the
     # store cannot serve us, whatever the detail (kept on the chained exception for the logs).
     return Unavailable(_UNAVAILABLE)
@@ -60,17 +65,21 @@ def _code(exc: ClientError) -> str:
 
 class S3BlobStore:
     """The BlobStore port on one bucket, every key under ``prefix``. ``max_attempts`` bounds
-    botocore's retries (standard mode, with backoff) per call; tests use 1 to fail fast."""
+    botocore's retries (standard mode, with backoff) per call; tests use 1 to fail fast.
+
+    Without ``endpoint_url`` this is AWS in ``region``'s partition (``cn-north-1`` is on
+    ``amazonaws.com.cn``); unset keys mean botocore's credential chain (env, profile, role).
+    """
 
     def __init__(
         self,
         bucket: str,
         prefix: str = "",
         endpoint_url: str | None = None,
-        region: str = "us-east-1",
+        region: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
-        public_base_url: str = "",
+        public_base_url: str | None = None,
         *,
         max_attempts: int = 3,
     ) -> None:
@@ -79,16 +88,19 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.region = region or "us-east-1"
-        self._public_base_url = public_base_url.rstrip("/")
+        self._public_base_url = (public_base_url or "").rstrip("/")
         self._session = boto3.session.Session(
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
             region_name=self.region,
         )
+        # One addressing decision for uploads and links. "virtual" (not "auto", which presigns
+        # on the legacy global s3.amazonaws.com host) keeps AWS links on the regional endpoint.
+        # Custom endpoints (MinIO, SeaweedFS, Ceph) rarely resolve bucket subdomains: path-style.
+        virtual = not endpoint_url and virtual_hostable(bucket)
         config = Config(
             signature_version="s3v4",
-            # Custom endpoints (MinIO, SeaweedFS, Ceph) rarely resolve bucket subdomains.
-            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            s3={"addressing_style": "virtual" if virtual else "path"},
             connect_timeout=5,
             read_timeout=30,
             retries={"mode": "standard", "max_attempts": max_attempts},
@@ -97,6 +109,9 @@ class S3BlobStore:
             # S3-compatible stores reject; send them only where the API requires one.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+            # Only our endpoint setting decides where bytes go (not AWS_ENDPOINT_URL_S3 or a
+            # profile), so the links below are computed for the host uploads really use.
+            ignore_configured_endpoint_urls=True,  # type: ignore[call-arg]  # (not in the stubs)
         )
         self._client: S3Client = self._session.client(
             "s3", endpoint_url=endpoint_url or None, config=config
@@ -107,21 +122,8 @@ class S3BlobStore:
             else None
         )
         self._presigner = QueryPresigner(region=self.region)
-        self._origin, self._base_path, self._host = bucket_url(endpoint_url, bucket, self.region)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, secret: bytes) -> S3BlobStore:
-        """``secret`` is unused (S3 signs with its own keys); it matches the store registry."""
-        parsed = urlsplit(settings.storage_url)
-        access_key, secret_key, region = settings.s3_credentials
-        return cls(
-            bucket=parsed.netloc,
-            prefix=parsed.path,
-            endpoint_url=settings.s3_endpoint_url or None,
-            region=region or "us-east-1",
-            access_key_id=access_key,
-            secret_access_key=secret_key,
-            public_base_url=settings.s3_public_base_url,
+        self._origin, self._base_path, self._host = bucket_url(
+            self._client.meta.endpoint_url, bucket, virtual=virtual
         )
 
     def _name(self, key: str) -> str:
@@ -132,77 +134,29 @@ class S3BlobStore:
 
     # --- bytes --------------------------------------------------------------------------------
 
-    def put(self, key: str, src: BinaryIO, *, size: int, content_type: str) -> None:
+    def put(self, key: str, path: Path, *, size: int, content_type: str) -> None:
         """One PUT, or a multipart upload above ``PART_SIZE``: S3 makes an object visible only
         when the PUT or CompleteMultipartUpload succeeds, so readers never see a torn blob.
+        The source file is left in place (the caller deletes it).
 
-        Not ``upload_fileobj``: s3transfer copies every part of an open file into memory
-        (8 MiB each, up to ten at a time); here parts are windows on the caller's file.
+        ``upload_file``, not ``upload_fileobj``: given a path, s3transfer reads each part from
+        the file as it is sent; given a file object it copies every part into memory.
         """
         name = self._name(key)
-        if size < 0:
-            raise ValueError("size must not be negative")
-        source = _Source(src, size, key)
+        found = os.stat(path).st_size
+        if found != size:
+            raise OSError(f"expected {size} bytes for {key}, read {found}")
         try:
-            if size <= PART_SIZE:
-                self._put_single(name, source, content_type)
-            else:
-                self._put_multipart(name, source, content_type)
-        except (BotoCoreError, ClientError) as exc:
-            if source.error is not None:  # our own short read, wrapped by botocore on the way
-                raise source.error from exc
-            raise _translate(exc) from exc
-
-    def _put_single(self, name: str, source: _Source, content_type: str) -> None:
-        ((body, length),) = source.parts(max(source.size, 1))
-        if not source.seekable:
-            source.check_end()  # already in memory: refuse before anything is stored
-        self._client.put_object(
-            Bucket=self.bucket,
-            Key=name,
-            Body=cast("IO[bytes]", body),  # a file-like view; see _Window
-            ContentLength=length,
-            ContentType=content_type,
-        )
-        if source.seekable:
-            try:
-                source.check_end()
-            except OSError:
-                self._client.delete_object(Bucket=self.bucket, Key=name)  # it grew meanwhile
-                raise
-
-    def _put_multipart(self, name: str, source: _Source, content_type: str) -> None:
-        part_size = max(PART_SIZE, -(-source.size // _MAX_PARTS))
-        upload_id = self._client.create_multipart_upload(
-            Bucket=self.bucket, Key=name, ContentType=content_type
-        )["UploadId"]
-        try:
-            done: list[CompletedPartTypeDef] = []
-            for number, (body, length) in enumerate(source.parts(part_size), start=1):
-                etag = self._client.upload_part(
-                    Bucket=self.bucket,
-                    Key=name,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=cast("IO[bytes]", body),  # a file-like view; see _Window
-                    ContentLength=length,
-                )["ETag"]
-                done.append({"ETag": etag, "PartNumber": number})
-            source.check_end()
-            self._client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=name,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": done},
+            self._client.upload_file(
+                str(path),
+                self.bucket,
+                name,
+                ExtraArgs={"ContentType": content_type},
+                Config=_TRANSFER,
             )
-        except BaseException:
-            # Parts of an unfinished upload are invisible but kept (and billed) until aborted;
-            # if even the abort fails, the bucket's lifecycle rule for stale uploads cleans up.
-            with contextlib.suppress(BotoCoreError, ClientError):
-                self._client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=name, UploadId=upload_id
-                )
-            raise
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            # boto3 wraps a ClientError of any upload call in S3UploadFailedError.
+            raise _translate(exc) from exc
 
     def delete(self, key: str) -> None:
         name = self._name(key)
@@ -298,95 +252,3 @@ class S3BlobStore:
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             raise Unavailable("Blob store has no credentials")
         return SigningCredentials(frozen.access_key, frozen.secret_key, frozen.token)
-
-
-class _Source:
-    """Exactly ``size`` bytes of the caller's stream, counted: a short or long source is an
-    ``OSError`` (the port's contract), never a truncated or padded object."""
-
-    def __init__(self, src: BinaryIO, size: int, key: str) -> None:
-        self.src, self.size, self.key = src, size, key
-        self.error: OSError | None = None
-        self.start = _position(src)
-        self.seekable = self.start is not None
-        self._cursor = self.start
-        if self.start is not None:
-            # Cheap up-front check: a seekable source of the wrong length fails before any I/O.
-            end = src.seek(0, os.SEEK_END)
-            src.seek(self.start)
-            if end - self.start != size:
-                raise self.fail(end - self.start)
-
-    def fail(self, got: int | str) -> OSError:
-        self.error = OSError(f"expected {self.size} bytes for {self.key}, read {got}")
-        return self.error
-
-    def parts(self, part_size: int) -> Iterator[tuple[_Window | io.BytesIO, int]]:
-        """Bodies of at most ``part_size`` bytes, in order. Seekable sources give windows on
-        the file; others are read one part at a time (memory stays one part)."""
-        for offset in range(0, max(self.size, 1), part_size):
-            length = min(part_size, self.size - offset)
-            if self.seekable:
-                yield _Window(self, offset, length), length
-            else:
-                yield io.BytesIO(self.read_at(offset, length)), length
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        if self.start is not None and self._cursor != self.start + offset:
-            self.src.seek(self.start + offset)
-        chunks, got = [], 0
-        while got < n:
-            chunk = self.src.read(n - got)
-            if not chunk:
-                raise self.fail(offset + got)
-            chunks.append(chunk)
-            got += len(chunk)
-        if self.start is not None:
-            self._cursor = self.start + offset + n
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def check_end(self) -> None:
-        """The source must end right after ``size`` bytes."""
-        if self.start is not None:
-            self.src.seek(self.start + self.size)
-            self._cursor = None
-        if self.src.read(1):
-            raise self.fail(f"more than {self.size}")
-
-
-class _Window:
-    """A seekable view of ``length`` bytes of the source from ``offset``. botocore reads a
-    body twice (payload hash, then send) and rewinds it to retry; a view lets it do so on the
-    caller's file instead of an in-memory copy of the part."""
-
-    def __init__(self, source: _Source, offset: int, length: int) -> None:
-        self._source, self._offset, self._length = source, offset, length
-        self._pos = 0
-
-    def __len__(self) -> int:
-        return self._length
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._length}[whence]
-        self._pos = min(max(base + pos, 0), self._length)
-        return self._pos
-
-    def read(self, n: int | None = -1) -> bytes:
-        left = self._length - self._pos
-        want = left if n is None or n < 0 else min(n, left)
-        if want <= 0:
-            return b""
-        data = self._source.read_at(self._offset + self._pos, want)
-        self._pos += want
-        return data
-
-
-def _position(src: BinaryIO) -> int | None:
-    """Where a seekable stream is now; None for pipes and other one-way streams."""
-    try:
-        return src.tell() if src.seekable() else None
-    except (AttributeError, OSError, ValueError):
-        return None

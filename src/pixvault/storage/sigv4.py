@@ -1,5 +1,5 @@
 """AWS Signature Version 4 query-string presigning of S3 GETs: pure computation, no I/O.
-Also the shape of those URLs (host, path) and the Content-Disposition the store is asked for.
+Also the shape of those URLs (host and path on the endpoint botocore resolved).
 
 botocore's ``generate_presigned_url`` builds and runs a whole request pipeline per URL (about a
 third of a millisecond each); a gallery page signs 100 links. Here the signing key (four chained
@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from threading import Lock
 from urllib.parse import quote, urlsplit
+
+from botocore.utils import normalize_url_path
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_EXPIRES = 604_800  # 7 days: S3 refuses longer-lived SigV4 links
@@ -101,8 +103,7 @@ class QueryPresigner:
         ]
         if token:
             pairs.append(("X-Amz-Security-Token", token))
-        pairs.sort()
-        canonical_query = "&".join([f"{k}={v}" for k, v in pairs])
+        canonical_query = "&".join([f"{k}={v}" for k, v in sorted(pairs)])
         canonical_request = (
             f"GET\n{path}\n{canonical_query}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}"
         )
@@ -111,23 +112,40 @@ class QueryPresigner:
             f"{hashlib.sha256(canonical_request.encode()).hexdigest()}"
         )
         signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        return f"{canonical_query}&X-Amz-Signature={signature}"
+        # The URL keeps botocore's order (operation parameters, then the X-Amz-* ones as
+        # listed): the signature covers the sorted form, so byte-equal links stay comparable.
+        query = "&".join([f"{k}={v}" for k, v in pairs])
+        return f"{query}&X-Amz-Signature={signature}"
 
 
-def bucket_url(endpoint_url: str | None, bucket: str, region: str) -> tuple[str, str, str]:
-    """(origin, path up to the key, Host header value) for the bucket's objects: path-style on
-    a custom endpoint, virtual-hosted on AWS when the name allows it."""
-    if not endpoint_url:
-        if _DNS_BUCKET.fullmatch(bucket):
-            host = f"{bucket}.s3.{region}.amazonaws.com"
-            return f"https://{host}", "/", host
-        host = f"s3.{region}.amazonaws.com"
-        return f"https://{host}", f"/{uri_encode(bucket)}/", host
+def virtual_hostable(bucket: str) -> bool:
+    """Whether AWS can serve the bucket as ``{bucket}.{endpoint host}``: one lowercase DNS
+    label. Dotted names would break the TLS wildcard, so they stay path-style (as in botocore)."""
+    return bool(_DNS_BUCKET.fullmatch(bucket))
+
+
+def bucket_url(endpoint_url: str, bucket: str, *, virtual: bool) -> tuple[str, str, str]:
+    """(origin, path up to the key, Host header value) of the bucket's objects.
+
+    ``endpoint_url`` is the one botocore resolved (``client.meta.endpoint_url``: the partition's
+    own domain, e.g. ``amazonaws.com.cn``), never a host built here, so links and uploads go to
+    the same place. The rest follows botocore's endpoint rules: the authority as written (a
+    default port stays in the URL, not in the Host header), the path with dot segments and
+    repeated slashes removed, then the bucket as a subdomain (``virtual``) or a path segment.
+    """
     parts = urlsplit(endpoint_url)
-    host = parts.hostname or ""
+    base = quote(normalize_url_path(parts.path))
+    base = base if base.endswith("/") else f"{base}/"
+    authority = parts.netloc
+    if virtual:
+        authority = f"{bucket}.{authority}"
+    else:
+        base = f"{base}{uri_encode(bucket)}/"
+    origin = f"{parts.scheme}://{authority}"
+    host = urlsplit(origin).hostname or ""
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
-    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
-        host = f"{host}:{parts.port}"
-    base = uri_encode(parts.path.rstrip("/"), keep_slash=True)
-    return f"{parts.scheme}://{host}", f"{base}/{uri_encode(bucket)}/", host
+    port = urlsplit(origin).port
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme):
+        host = f"{host}:{port}"
+    return origin, base, host

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from pixvault import __version__
 from pixvault.container import Container, build_container
 from pixvault.settings import Settings
-from pixvault.web import errors
+from pixvault.web import errors, openapi
+from pixvault.web.bodyguard import BodyGuardMiddleware
+from pixvault.web.deps import UPLOAD_LIMITER
 from pixvault.web.ratelimit import RateLimitMiddleware
 from pixvault.web.routes import auth, files, health, images, ui
 from pixvault.web.security import SecurityHeadersMiddleware
@@ -32,10 +34,16 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.container = container
-    errors.install(app)
-    for module in (health, auth, images, files, ui):
-        app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
+    setattr(app.state, UPLOAD_LIMITER, CapacityLimiter(settings.max_concurrent_uploads))
+    routers = [module.router for module in (health, auth, images, files, ui)]
+    routes = [route for router in routers for route in router.routes]
+    errors.install(app, routes)
+    for router in routers:
+        app.include_router(router)
+    app.mount("/static", ui.AppStaticFiles(directory=ui.STATIC_DIR), name="static")
+    # Outermost last: security headers on every answer, then rate limits, then body limits.
+    app.add_middleware(BodyGuardMiddleware, body_timeout=settings.body_timeout)
     app.add_middleware(RateLimitMiddleware, container=container)
     app.add_middleware(SecurityHeadersMiddleware)
+    openapi.install(app, routes)
     return app

@@ -1,15 +1,24 @@
-"""The one mapping from domain errors to HTTP status codes. Every error body is JSON."""
+"""The one mapping from errors to HTTP: status, headers and a JSON ``{"error", "code"}`` body.
+
+Route handlers get it through the exception handlers installed here; pure ASGI middleware
+(rate limits, body limits) calls :func:`response_for` and sends the result itself.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from pixvault.core import errors as e
+from pixvault.web.security import security_headers
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +29,13 @@ STATUS: dict[type[e.PixvaultError], int] = {
     e.Unauthenticated: 401,
     e.Forbidden: 403,
     e.Conflict: 409,
+    e.RequestTimeout: 408,
     e.RateLimited: 429,
     e.Unavailable: 503,
 }
+
+UNAVAILABLE_RETRY_AFTER = 5
+"""Seconds a client is asked to wait when a backend does not answer."""
 
 _HTTP_CODES = {
     400: "invalid_input",
@@ -43,31 +56,58 @@ def status_for(exc: e.PixvaultError) -> int:
 
 
 def error_response(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None
+    status: int, message: str, code: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": message, "code": code}, status_code=status, headers=headers)
 
 
+def response_for(exc: e.PixvaultError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The answer to a domain error, with the headers its status calls for; an ASGI app too."""
+    extra: dict[str, str] = {}
+    if isinstance(exc, e.RateLimited):
+        extra["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, e.Unauthenticated):
+        extra["WWW-Authenticate"] = "Bearer"
+    elif isinstance(exc, e.Unavailable):
+        extra["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        log.warning("backend unavailable: %s", exc.__cause__ or exc)
+    elif isinstance(exc, e.RequestTimeout):
+        # The rest of the body may still be on its way: the connection cannot be reused.
+        extra["Connection"] = "close"
+    extra.update(headers or {})
+    return error_response(status_for(exc), exc.message, exc.code, extra)
+
+
+def allowed_methods(scope: Scope, routes: Sequence[BaseRoute]) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    probe = {**scope, "type": "http"}
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(probe)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.PixvaultError)
-    headers: dict[str, str] = {}
-    if isinstance(exc, e.RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
-    elif isinstance(exc, e.Unauthenticated):
-        headers["WWW-Authenticate"] = "Bearer"
-    elif isinstance(exc, e.Unavailable):
-        headers["Retry-After"] = "5"
-        log.warning("backend unavailable: %s", exc.__cause__ or exc)
-    return error_response(status_for(exc), exc.message, exc.code, headers)
+    return response_for(exc)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    if exc.status_code == 404:
-        message = "Not found"
-    code = _HTTP_CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, message, code, dict(exc.headers or {}))
+def _http_handler(routes: Sequence[BaseRoute]) -> Callable[[Request, Exception], Any]:
+    async def _http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404:
+            message = "Not found"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and (methods := allowed_methods(request.scope, routes)):
+            headers["Allow"] = ", ".join(methods)
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, message, code, headers)
+
+    return _http
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
@@ -79,13 +119,16 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "Invalid request: " + "; ".join(problems), "invalid_input")
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette answers this one outside every middleware: add the security headers here.
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "Internal server error", "internal")
+    headers = security_headers(request.url.path)
+    return error_response(500, "Internal server error", "internal", headers)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """Install the handlers; ``routes`` (the app's own) are what a 405's ``Allow`` lists."""
     app.add_exception_handler(e.PixvaultError, _domain)
-    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(HTTPException, _http_handler(routes))
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(Exception, _unexpected)

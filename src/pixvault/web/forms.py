@@ -6,7 +6,7 @@ import json
 
 from pixvault.core.errors import InvalidInput
 from pixvault.core.models import UploadOptions
-from pixvault.core.names import clean_tags
+from pixvault.core.names import TAG_SEPARATOR, clean_tags
 
 
 def _single(fields: dict[str, list[str]], name: str) -> str | None:
@@ -32,7 +32,9 @@ def upload_options(fields: dict[str, list[str]]) -> UploadOptions:
     if raw_tags not in (None, ""):
         try:
             parsed = json.loads(raw_tags)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: a few thousand nested brackets (well under the field cap) are
+            # enough to exhaust the JSON decoder's recursion; that is bad input, not a bug.
             raise InvalidInput("'tags' must be a JSON array of strings") from None
         if not isinstance(parsed, list):
             raise InvalidInput("'tags' must be a JSON array of strings")
@@ -41,6 +43,5 @@ def upload_options(fields: dict[str, list[str]]) -> UploadOptions:
 
 
 def tag_filter(raw: str | None) -> tuple[str, ...]:
-    if not raw:
-        return ()
-    return tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
+    """The comma-separated ``tags`` filter as terms; the core normalises and checks them."""
+    return tuple(raw.split(TAG_SEPARATOR)) if raw else ()

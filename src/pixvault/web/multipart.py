@@ -2,14 +2,19 @@
 
 Starlette's ``request.form()`` buffers parts and has no per-file limit, so uploads are fed
 chunk by chunk from ``request.stream()`` into python-multipart's low-level
-``MultipartParser``. File parts go straight to a :class:`Spool` (hashed, size-checked,
-on disk); the request cap, file count and field limits fail as soon as they are passed,
-without reading the rest of the body. On any failure every spooled file is deleted.
+``MultipartParser``. File parts go to a :class:`Spool` (size-checked as they arrive); the
+request cap and the file, field and part counts fail as soon as they are passed, without
+reading the rest of the body. On any failure every spooled file is deleted.
+
+The parser's callbacks run on the event loop and only count and copy; each ~1 MiB block is
+hashed and written in a worker thread taken from the caller's limiter, so a big upload
+neither stalls other requests nor takes more threads than uploads are allowed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from email.message import Message
@@ -17,6 +22,7 @@ from email.utils import collapse_rfc2231_value
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from anyio import CapacityLimiter, to_thread
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
@@ -24,7 +30,7 @@ from starlette.requests import Request
 
 from pixvault.core.errors import InvalidInput, RequestTooLarge, TooManyFiles
 from pixvault.core.models import IncomingFile
-from pixvault.core.spool import Spool, human_size
+from pixvault.core.spool import BLOCK_SIZE, Spool, human_size
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -44,12 +50,18 @@ _ESCAPED = re.compile("%22|%0D|%0A")
 
 
 @dataclass(frozen=True)
-class UploadLimits:
+class FormLimits:
     max_file_size: int
     max_files: int
     max_request_size: int  # whole body cap
     max_field_size: int = 64 * 1024  # a non-file field
     max_fields: int = 32  # non-file fields
+
+    @property
+    def max_parts(self) -> int:
+        """Every part counts, even an empty file input that is then dropped: each one costs
+        parsing, so without this a body of tiny parts buys CPU time without limit."""
+        return self.max_files + self.max_fields
 
 
 @dataclass
@@ -140,7 +152,7 @@ class _FormBuilder:
     _value: bytearray
     _spool: Spool | None
 
-    def __init__(self, limits: UploadLimits, spool_dir: Path, file_field: str) -> None:
+    def __init__(self, limits: FormLimits, spool_dir: Path, file_field: str) -> None:
         self.limits = limits
         self.spool_dir = spool_dir
         self.file_field = file_field
@@ -148,6 +160,8 @@ class _FormBuilder:
         self.files: list[IncomingFile] = []
         self.finished = False
         self._spools: list[Spool] = []  # every spool ever opened, for cleanup
+        self._jobs: list[tuple[Spool, bool]] = []  # (spool, part ended): thread work due
+        self._part_count = 0
         self._file_count = 0
         self._field_count = 0
         self._reset_part()
@@ -162,9 +176,15 @@ class _FormBuilder:
         self._value = bytearray()
         self._spool = None
 
+    def _on_part_begin(self) -> None:
+        self._part_count += 1
+        if self._part_count > self.limits.max_parts:
+            raise RequestTooLarge(f"Too many parts in the form (max {self.limits.max_parts})")
+        self._reset_part()
+
     def callbacks(self) -> MultipartCallbacks:
         return {
-            "on_part_begin": self._reset_part,
+            "on_part_begin": self._on_part_begin,
             "on_header_begin": self._on_header_begin,
             "on_header_field": self._on_header_field,
             "on_header_value": self._on_header_value,
@@ -178,6 +198,11 @@ class _FormBuilder:
     def discard(self) -> None:
         for spool in self._spools:
             spool.discard()
+
+    def take_jobs(self) -> Iterator[tuple[Spool, bool]]:
+        """Spools with a block to flush (False) or a part that ended (True), in body order."""
+        jobs, self._jobs = self._jobs, []
+        yield from jobs
 
     # -- part headers ------------------------------------------------------------------
 
@@ -249,7 +274,8 @@ class _FormBuilder:
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._kind == "file":
             spool = self._spool or self._open_spool()
-            spool.write(memoryview(data)[start:end])
+            if spool.feed(memoryview(data)[start:end]) and self._jobs[-1:] != [(spool, False)]:
+                self._jobs.append((spool, False))
         elif self._kind == "field":
             if len(self._value) + (end - start) > self.limits.max_field_size:
                 raise RequestTooLarge(f"Form field {_label(self._name)} too large")
@@ -257,7 +283,7 @@ class _FormBuilder:
 
     def _on_part_end(self) -> None:
         if self._kind == "file" and self._spool is not None:
-            self.files.append(self._spool.finish())
+            self._jobs.append((self._spool, True))
         elif self._kind == "field":
             try:
                 text = self._value.decode("utf-8")
@@ -270,13 +296,28 @@ class _FormBuilder:
         self.finished = True
 
 
+async def _run_jobs(builder: _FormBuilder, limiter: CapacityLimiter | None) -> None:
+    """Hash and write the blocks that are due, then close the files whose part ended."""
+    for spool, ended in builder.take_jobs():
+        if ended:
+            builder.files.append(await to_thread.run_sync(spool.finish, limiter=limiter))
+        else:
+            await to_thread.run_sync(spool.flush, limiter=limiter)
+
+
 async def parse_upload(
-    request: Request, limits: UploadLimits, spool_dir: Path, *, file_field: str = "files"
+    request: Request,
+    limits: FormLimits,
+    spool_dir: Path,
+    *,
+    file_field: str = "files",
+    limiter: CapacityLimiter | None = None,
 ) -> ParsedUpload:
     """Stream the request body into spooled files and text fields, enforcing ``limits``.
 
     Raises InvalidInput, RequestTooLarge, TooManyFiles or TooLarge (naming the file); no
     spooled file survives an error. On success the caller must call ``discard()``.
+    ``limiter`` bounds the worker threads used for hashing (default: anyio's shared pool).
     """
     boundary = _boundary(request.headers.get("content-type"))
     cap = limits.max_request_size
@@ -297,7 +338,10 @@ async def parse_upload(
                     received += len(chunk)
                     if received > cap:
                         raise RequestTooLarge(f"Request too large (max {human_size(cap)})")
-                    parser.write(chunk)
+                    # At most a block per write, so a spool never buffers much more than one.
+                    for offset in range(0, len(chunk), BLOCK_SIZE):
+                        parser.write(chunk[offset : offset + BLOCK_SIZE])
+                        await _run_jobs(builder, limiter)
         except FormParserError as exc:
             raise InvalidInput(MALFORMED) from exc
         if not builder.finished:  # the body ended before the closing boundary

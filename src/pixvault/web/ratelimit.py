@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import logging
-
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixvault.container import Container
-from pixvault.core.errors import PixvaultError, RateLimited, Unauthenticated, Unavailable
+from pixvault.core.errors import RateLimited, Unauthenticated, Unavailable
 from pixvault.core.models import User
 from pixvault.core.ports import RateDecision
 from pixvault.web.clientip import client_ip
 from pixvault.web.deps import USER_STATE, parse_bearer
-
-log = logging.getLogger(__name__)
+from pixvault.web.errors import response_for
 
 
 def _token(scope: Scope) -> str:
@@ -26,30 +22,12 @@ def _token(scope: Scope) -> str:
     return ""
 
 
-def _headers(decision: RateDecision) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"ratelimit-limit", str(decision.limit).encode()),
-        (b"ratelimit-remaining", str(decision.remaining).encode()),
-        (b"ratelimit-reset", str(decision.reset_after).encode()),
-    ]
-
-
-async def _send_error(
-    send: Send, status: int, exc: PixvaultError, headers: list[tuple[bytes, bytes]]
-) -> None:
-    body = json.dumps({"error": exc.message, "code": exc.code}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def _headers(decision: RateDecision) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_after),
+    }
 
 
 class RateLimitMiddleware:
@@ -64,8 +42,7 @@ class RateLimitMiddleware:
         try:
             user = await run_in_threadpool(self._user, _token(scope))
         except Unavailable as exc:
-            log.warning("cannot check a token: %s", exc.__cause__ or exc)
-            await _send_error(send, 503, exc, [(b"retry-after", b"5")])
+            await response_for(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})[USER_STATE] = user
         # Keyed by account when signed in (many devices share one budget), else by client IP.
@@ -76,15 +53,14 @@ class RateLimitMiddleware:
         )
         extra = _headers(decision)
         if not decision.allowed:
-            retry = [(b"retry-after", str(decision.reset_after).encode())]
-            await _send_error(send, 429, RateLimited(decision.reset_after), retry + extra)
+            await response_for(RateLimited(decision.reset_after), extra)(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in extra:
-                    headers.append(name.decode(), value.decode())
+                for name, value in extra.items():
+                    headers.append(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

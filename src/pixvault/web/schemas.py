@@ -8,7 +8,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
 from pydantic.alias_generators import to_camel
 
+from pixvault.core.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD
+from pixvault.core.images import MAX_URL_TTL
 from pixvault.core.models import AccessEntry, Image, SignedImage, SignedUrl, User
+from pixvault.core.names import MAX_TAG_LENGTH, MAX_TAGS
 
 
 def iso_z(value: datetime) -> str:
@@ -25,20 +28,39 @@ class Schema(BaseModel):
 # --- requests ---------------------------------------------------------------------------------
 
 
-class Credentials(Schema):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=4096)
+# The bounds below are the core's own (so the OpenAPI document shows them and FastAPI refuses
+# out-of-range values with a 400 before any work); the core still checks everything itself.
+
+
+class CredentialsIn(Schema):
+    """Sign-in: any password up to the longest one an account can have."""
+
+    email: str = Field(min_length=1, max_length=MAX_EMAIL)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+
+
+class NewAccountIn(CredentialsIn):
+    """Sign-up: the password rules of a new account."""
+
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
 
 
 class PresignRequest(Schema):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
     image_id: str = Field(max_length=64)
     purpose: Literal["view", "download"] = "view"
-    expires_in: StrictInt = 3600
+    expires_in: StrictInt = Field(default=3600, ge=1, le=MAX_URL_TTL)
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_LENGTH)]
 
 
 class ImagePatchRequest(Schema):
-    tags: list[str] | None = None
+    tags: list[Tag] | None = Field(
+        default=None,
+        max_length=MAX_TAGS,
+        description="Replaces every tag; trimmed, lower-cased and de-duplicated.",
+    )
     is_public: bool | None = Field(default=None, strict=True)
 
 

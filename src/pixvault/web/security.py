@@ -14,6 +14,19 @@ PAGE_CSP = (
 )
 
 
+def security_headers(path: str) -> dict[str, str]:
+    """The headers a response to ``path`` carries unless it sets its own."""
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        # Pages and API answers hold signed URLs: never leak them in a Referer header.
+        "Referrer-Policy": "no-referrer",
+    }
+    if path == "/" or path.startswith("/static/"):
+        headers["Content-Security-Policy"] = PAGE_CSP
+        headers["X-Frame-Options"] = "DENY"
+    return headers
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -22,18 +35,13 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        is_page = path == "/" or path.startswith("/static/")
+        defaults = security_headers(scope["path"])
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                # Pages and API answers hold signed URLs: never leak them in a Referer header.
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                if is_page:
-                    headers.setdefault("Content-Security-Policy", PAGE_CSP)
-                    headers.setdefault("X-Frame-Options", "DENY")
+                for name, value in defaults.items():
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)

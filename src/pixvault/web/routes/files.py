@@ -1,19 +1,21 @@
-"""Signed downloads of locally stored blobs: verify the link, then stream from disk."""
+"""Signed downloads of locally stored blobs: verify the link, open the file, then answer."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from pixvault.core.errors import BadSignature
 from pixvault.core.names import content_disposition
 from pixvault.web.deps import ContainerDep
+from pixvault.web.download import BlobResponse, open_blob, requested_range
 from pixvault.web.schemas import ErrorResponse
 
 router = APIRouter(tags=["files"])
+E: dict[str, object] = {"model": ErrorResponse}
+_IMAGE = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
 
 
 async def download(
@@ -23,26 +25,43 @@ async def download(
     exp: Annotated[str, Query()] = "",
     disp: Annotated[str, Query()] = "",
     sig: Annotated[str, Query()] = "",
-) -> FileResponse:
+) -> BlobResponse:
     if any(len(request.query_params.getlist(name)) > 1 for name in ("exp", "disp", "sig")):
         raise BadSignature()  # one value per parameter: no "exp=1&exp=9999999999" games
     found = await run_in_threadpool(container.images.download, key, exp, disp, sig)
     image = found.image
+    etag = f'"{image.sha256}"'
+    # Opened before a byte of the answer is sent: a delete racing this request gives a 404
+    # or the whole file, never a 500 or a body shorter than its Content-Length.
+    blob = await run_in_threadpool(open_blob, found.path)
+    try:
+        span = requested_range(request.headers, request.method, blob.size, etag)
+    except BaseException:
+        blob.close()
+        raise
     headers = {
         "Content-Disposition": content_disposition(found.disposition, image.original_name),
         "Cache-Control": f"private, max-age={found.max_age}",
-        "ETag": f'"{image.sha256}"',
+        "ETag": etag,
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    return FileResponse(found.path, media_type=image.content_type, headers=headers)
+    return BlobResponse(blob, span, media_type=image.content_type, headers=headers)
 
 
 router.add_api_route(
     "/files/{key:path}",
     download,
     methods=["GET"],
-    response_class=FileResponse,
-    responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+    status_code=200,
+    response_class=BlobResponse,
+    responses={
+        200: {"description": "The image", "content": _IMAGE},
+        206: {"description": "One byte range of the image", "content": _IMAGE},
+        400: {**E, "description": "Malformed Range header"},
+        403: {**E, "description": "Tampered or expired link"},
+        404: {**E, "description": "No such image (or deleted)"},
+        416: {**E, "description": "Range past the end of the image"},
+    },
 )
 router.add_api_route("/files/{key:path}", download, methods=["HEAD"], include_in_schema=False)

@@ -1,28 +1,30 @@
-"""Liveness (the process serves) and readiness (its database and blob store answer)."""
+"""Liveness (the process serves), readiness (its database and blob store answer), metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
-from pixvault.core.errors import Unavailable
 from pixvault.web.deps import ContainerDep
+from pixvault.web.schemas import ErrorResponse, StatusResponse
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=StatusResponse)
+async def healthz() -> StatusResponse:
+    """``async``: it needs no thread, so it answers even when every worker thread is busy."""
+    return StatusResponse(status="ok")
 
 
-@router.get("/readyz", responses={503: {"description": "a backend does not answer"}})
-def readyz(container: ContainerDep) -> JSONResponse:
-    try:
-        container.check_ready()
-    except Unavailable as exc:
-        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=503)
-    return JSONResponse({"status": "ready"})
+@router.get(
+    "/readyz",
+    response_model=StatusResponse,
+    responses={503: {"model": ErrorResponse, "description": "a backend does not answer"}},
+)
+def readyz(container: ContainerDep) -> StatusResponse:
+    container.check_ready()  # raises Unavailable: 503 through web/errors.py
+    return StatusResponse(status="ready")
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -1,23 +1,27 @@
-"""The seed's image routes plus what its UI silently needs (detail, edit, access log)."""
+"""A user's images: upload, gallery, detail, edit, delete, signed links and access log."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
+from pixvault.core.images import MAX_PAGE, MAX_PAGE_SIZE
 from pixvault.core.models import ImageQuery, Purpose
-from pixvault.core.names import clean_tags
+from pixvault.core.names import MAX_SEARCH_LENGTH, clean_tags
 from pixvault.core.ports import ImagePatch
 from pixvault.web import schemas as s
-from pixvault.web.deps import BaseUrl, ClientIp, ContainerDep, CurrentUser
+from pixvault.web.deps import BaseUrl, ClientIp, ContainerDep, CurrentUser, UploadLimiter
 from pixvault.web.forms import tag_filter, upload_options
-from pixvault.web.multipart import UploadLimits, parse_upload
+from pixvault.web.multipart import FormLimits, parse_upload
 
 router = APIRouter(prefix="/api/images", tags=["images"])
 E: dict[str, object] = {"model": s.ErrorResponse}
-COMMON: dict[int | str, dict[str, object]] = {400: E, 401: E, 404: E, 429: E}
+# 400, 408, 413, 429 and 503 are added to every operation that can send them by web/openapi.py.
+OWN: dict[int | str, dict[str, object]] = {401: E, 404: E}  # signed in; the caller's image
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -40,25 +44,32 @@ UPLOAD_BODY = {
 
 
 @router.post(
-    "/upload",
-    response_model=s.UploadResponse,
-    responses={**COMMON, 413: E},
-    openapi_extra=UPLOAD_BODY,
+    "/upload", response_model=s.UploadResponse, responses={401: E}, openapi_extra=UPLOAD_BODY
 )
 async def upload(
-    request: Request, user: CurrentUser, container: ContainerDep, base: BaseUrl
+    request: Request,
+    user: CurrentUser,
+    container: ContainerDep,
+    base: BaseUrl,
+    limiter: UploadLimiter,
 ) -> s.UploadResponse:
-    """All or nothing: one bad file rejects the whole request and stores nothing."""
+    """All or nothing: one bad file rejects the whole request and stores nothing.
+
+    Every thread this takes (hashing while the body streams in, then storing) comes from
+    ``limiter``: past PIXVAULT_MAX_CONCURRENT_UPLOADS, uploads wait their turn.
+    """
     cfg = container.settings
-    limits = UploadLimits(
+    limits = FormLimits(
         max_file_size=cfg.max_file_size,
         max_files=cfg.max_files_per_upload,
         max_request_size=cfg.max_request_size,
     )
-    form = await parse_upload(request, limits, cfg.spool_dir)
+    form = await parse_upload(request, limits, cfg.spool_dir, limiter=limiter)
     try:
         options = upload_options(form.fields)
-        stored = await run_in_threadpool(container.images.upload, user, form.files, options)
+        stored = await to_thread.run_sync(
+            container.images.upload, user, form.files, options, limiter=limiter
+        )
     finally:
         form.discard()
     return s.UploadResponse(
@@ -66,17 +77,17 @@ async def upload(
     )
 
 
-@router.get("/user", response_model=s.GalleryResponse, responses=COMMON)
+@router.get("/user", response_model=s.GalleryResponse, responses={401: E})
 def list_images(
     user: CurrentUser,
     container: ContainerDep,
     base: BaseUrl,
-    page: Annotated[int, Query()] = 1,
-    limit: Annotated[int, Query()] = 20,
+    page: Page = 1,
+    limit: Limit = 20,
     tags: Annotated[str | None, Query(description="comma-separated; matches any")] = None,
-    search: Annotated[str, Query(max_length=255)] = "",
+    search: Annotated[str, Query(max_length=MAX_SEARCH_LENGTH)] = "",
 ) -> s.GalleryResponse:
-    query = ImageQuery(page=page, limit=limit, tags=tag_filter(tags), search=search.strip())
+    query = ImageQuery(page=page, limit=limit, tags=tag_filter(tags), search=search)
     result = container.images.list(user, query)
     return s.GalleryResponse(
         images=[s.gallery(item, base) for item in result.items],
@@ -86,7 +97,7 @@ def list_images(
     )
 
 
-@router.post("/presigned-url", response_model=s.PresignResponse, responses=COMMON)
+@router.post("/presigned-url", response_model=s.PresignResponse, responses=OWN)
 def presigned_url(
     body: s.PresignRequest, user: CurrentUser, container: ContainerDep, ip: ClientIp, base: BaseUrl
 ) -> s.PresignResponse:
@@ -96,14 +107,14 @@ def presigned_url(
     return s.PresignResponse(url=s.absolute(signed.url, base), expires_at=signed.expires_at)
 
 
-@router.get("/{image_id}", response_model=s.ImageResponse, responses=COMMON)
+@router.get("/{image_id}", response_model=s.ImageResponse, responses=OWN)
 def get_image(
     image_id: str, user: CurrentUser, container: ContainerDep, base: BaseUrl
 ) -> s.ImageResponse:
     return s.ImageResponse(image=s.detail(container.images.get(user, image_id), base))
 
 
-@router.patch("/{image_id}", response_model=s.ImageResponse, responses=COMMON)
+@router.patch("/{image_id}", response_model=s.ImageResponse, responses=OWN)
 def update_image(
     image_id: str,
     body: s.ImagePatchRequest,
@@ -118,19 +129,19 @@ def update_image(
     return s.ImageResponse(image=s.detail(container.images.update(user, image_id, patch), base))
 
 
-@router.delete("/{image_id}", response_model=s.MessageResponse, responses=COMMON)
+@router.delete("/{image_id}", response_model=s.MessageResponse, responses=OWN)
 def delete_image(image_id: str, user: CurrentUser, container: ContainerDep) -> s.MessageResponse:
     container.images.delete(user, image_id)
     return s.MessageResponse(message="Image deleted successfully")
 
 
-@router.get("/{image_id}/access-log", response_model=s.AccessLogResponse, responses=COMMON)
+@router.get("/{image_id}/access-log", response_model=s.AccessLogResponse, responses=OWN)
 def access_log(
     image_id: str,
     user: CurrentUser,
     container: ContainerDep,
-    page: Annotated[int, Query()] = 1,
-    limit: Annotated[int, Query()] = 20,
+    page: Page = 1,
+    limit: Limit = 20,
 ) -> s.AccessLogResponse:
     result = container.images.access_log(user, image_id, page, limit)
     return s.AccessLogResponse(

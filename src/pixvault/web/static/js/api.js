@@ -1,4 +1,4 @@
-// The JSON API client: token, fetch wrapper and error messages.
+// The JSON API client: token, fetch wrapper, and what a 401 means. Error shapes: errors.js.
 //
 // Token storage: the Bearer token lives in sessionStorage. It survives a reload of the tab and
 // is gone when the tab closes; it is never put in localStorage (outlives the session, shared by
@@ -6,23 +6,11 @@
 // injection, the usual way to steal it, is kept out by the page's strict CSP (no inline or
 // foreign script) and by rendering every piece of user data as text, never as HTML.
 
+import { errorFrom } from "./errors.js";
+
 const TOKEN_KEY = "pixvault.token";
 
 let unauthorizedHandler = () => {};
-
-export class ApiError extends Error {
-  constructor(status, code, message, retryAfter = null) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-    this.code = code;
-    this.retryAfter = retryAfter;
-  }
-
-  get isQuota() {
-    return this.status === 413 && (this.code === "quota_exceeded" || /quota/i.test(this.message));
-  }
-}
 
 export function getToken() {
   try {
@@ -52,21 +40,6 @@ export function onUnauthorized(handler) {
 export function authHeaders() {
   const token = getToken();
   return token ? { Authorization: `Bearer ${token}` } : {};
-}
-
-/** One error shape for fetch and XHR answers: the server's `error` text, or a plain fallback. */
-export function errorFrom(status, body, retryAfterHeader) {
-  const code = body && typeof body.code === "string" ? body.code : "http_" + status;
-  let message = body && typeof body.error === "string" ? body.error : "";
-  let retryAfter = null;
-  if (status === 429) {
-    retryAfter = Math.max(1, parseInt(retryAfterHeader, 10) || 1);
-    message = `Too many requests, try again in ${retryAfter} s`;
-  } else if (!message) {
-    message =
-      status === 0 ? "Network error: is the server reachable?" : `Request failed (${status})`;
-  }
-  return new ApiError(status, code, message, retryAfter);
 }
 
 /** A 401 on a signed-in request means the session is over: drop the token and go to sign-in. */

@@ -3,50 +3,32 @@
 // images cost nothing; cards are built with createElement/textContent.
 
 import { api } from "./api.js";
+import { $, el } from "./dom.js";
+import { formatBytes } from "./format.js";
 import { showSigned } from "./links.js";
-import { el, formatBytes, toast } from "./ui.js";
+import { emptyText, pageStatus, parseQuery, queryUrl } from "./query.js";
+import { splitTags } from "./tags.js";
+import { toast } from "./toast.js";
 
 export const PAGE_SIZE = 24;
 const DEBOUNCE_MS = 300;
 
-const $ = (id) => document.getElementById(id);
 let items = [];
 let pages = 0;
 let seq = 0; // only the newest list request may render
 let controller = null;
 let openHandler = () => {};
-
-function splitTags(raw) {
-  const tags = String(raw || "")
-    .split(",")
-    .map((t) => t.trim().toLowerCase())
-    .filter(Boolean);
-  return [...new Set(tags)];
-}
+let separator; // between two tags in the filter and the URL: tagRules.separator, from initGallery
 
 /** The gallery state, read from the address bar. */
 export function readQuery() {
-  const params = new URLSearchParams(location.search);
-  return {
-    page: Math.max(1, parseInt(params.get("page"), 10) || 1),
-    search: (params.get("search") || "").trim(),
-    tags: splitTags(params.get("tags")),
-  };
-}
-
-function queryString({ page, search, tags }) {
-  const params = new URLSearchParams();
-  if (search) params.set("search", search);
-  if (tags.length) params.set("tags", tags.join(","));
-  if (page > 1) params.set("page", String(page));
-  const text = params.toString();
-  return location.pathname + (text ? `?${text}` : "");
+  return parseQuery(location.search, separator);
 }
 
 /** Change the state: a new history entry (so Back undoes it), then load. */
 function navigate(patch, { replace = false } = {}) {
   const next = { ...readQuery(), ...patch };
-  const url = queryString(next);
+  const url = queryUrl(location.pathname, next, separator);
   if (url !== location.pathname + location.search) {
     history[replace ? "replaceState" : "pushState"](null, "", url);
   }
@@ -66,20 +48,22 @@ function syncInputs({ search, tags }, force = false) {
   const searchBox = $("search");
   if (force || document.activeElement !== searchBox) searchBox.value = search;
   const tagBox = $("tag-filter");
-  if (force || document.activeElement !== tagBox) tagBox.value = tags.join(", ");
+  if (force || document.activeElement !== tagBox) tagBox.value = tags.join(`${separator} `);
 }
 
-export function initGallery({ open }) {
+export function initGallery({ open, tagRules }) {
   openHandler = open;
+  separator = tagRules.separator;
   const applySearch = () => navigate({ search: $("search").value.trim(), page: 1 });
-  const applyTags = () => navigate({ tags: splitTags($("tag-filter").value), page: 1 });
+  const typedTags = () => splitTags($("tag-filter").value, separator);
+  const applyTags = () => navigate({ tags: typedTags(), page: 1 });
   const onSearch = debounce(applySearch, DEBOUNCE_MS);
   const onTags = debounce(applyTags, DEBOUNCE_MS);
   $("search").addEventListener("input", onSearch);
   $("tag-filter").addEventListener("input", onTags);
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault(); // Enter applies at once
-    navigate({ search: $("search").value.trim(), tags: splitTags($("tag-filter").value), page: 1 });
+    navigate({ search: $("search").value.trim(), tags: typedTags(), page: 1 });
   });
   $("clear-filters").addEventListener("click", () => {
     $("search").value = "";
@@ -129,16 +113,17 @@ function render(state, total) {
   $("grid").replaceChildren(...items.map((image) => card(image)));
   $("empty").hidden = items.length > 0;
   if (!items.length) {
-    $("empty-title").textContent = filtered ? "No images match" : "No images yet";
-    $("empty-text").textContent = filtered
-      ? "Try another search or clear the filters."
-      : "Drop a few images above, or use the upload button, to get started.";
+    const empty = emptyText(filtered);
+    $("empty-title").textContent = empty.title;
+    $("empty-text").textContent = empty.text;
   }
-  const first = (state.page - 1) * PAGE_SIZE + 1;
-  $("gallery-status").textContent = items.length
-    ? `Showing ${first}–${first + items.length - 1} of ${total} image${total === 1 ? "" : "s"}` +
-      (filtered ? " matching the filter" : "")
-    : "";
+  $("gallery-status").textContent = pageStatus({
+    page: state.page,
+    pageSize: PAGE_SIZE,
+    shown: items.length,
+    total,
+    filtered,
+  });
   $("pager").hidden = pages <= 1;
   $("page-info").textContent = `Page ${state.page} of ${Math.max(pages, 1)}`;
   $("prev-page").disabled = state.page <= 1;

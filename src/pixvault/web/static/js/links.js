@@ -3,10 +3,9 @@
 // failure: if the fresh URL fails too, the image's box shows "Image temporarily unavailable".
 
 import { api } from "./api.js";
-import { toast } from "./ui.js";
+import { isDue } from "./expiry.js";
+import { toast } from "./toast.js";
 
-const SOON_MS = 5 * 60 * 1000;
-const MIN_GAP_MS = 60 * 1000; // proactive refreshes of one image at most once a minute
 const CHECK_EVERY_MS = 30 * 1000;
 
 const states = new WeakMap(); // img -> { id, expiresAt, retried, pending, lastRefresh }
@@ -97,9 +96,9 @@ function checkExpiry() {
       continue;
     }
     const state = states.get(img);
-    if (!state || state.pending || now - state.lastRefresh < MIN_GAP_MS) continue;
+    if (!state || !isDue(state, now)) continue;
     if (img.offsetParent === null) continue; // not shown (e.g. the viewer is closed)
-    if (state.expiresAt - now < SOON_MS) refresh(img);
+    refresh(img);
   }
 }
 

@@ -2,52 +2,31 @@
 // then send one request per file with XMLHttpRequest, whose upload progress events give real
 // bytes sent. One file per request also makes each file its own all-or-nothing upload.
 
-import { authHeaders, errorFrom, handleUnauthorized } from "./api.js";
-import { chipsInput, el, formatBytes } from "./ui.js";
+import { authHeaders, handleUnauthorized } from "./api.js";
+import { chipsInput } from "./chips.js";
+import { $, el } from "./dom.js";
+import { errorFrom } from "./errors.js";
+import { formatBytes } from "./format.js";
+import { acceptAttribute, acceptedHint, failureText, rejectionReason } from "./uploadrules.js";
 
 // One at a time: files land (and show up newest first) in the order chosen, each bar moves
 // alone, and the gallery's own requests are never starved. A LAN link is filled by one upload.
 const PARALLEL = 1;
 
-const $ = (id) => document.getElementById(id);
 let config = null;
 let tagsInput;
 let onUploaded = () => {};
 const waiting = [];
 let running = 0;
 
-function extensionOf(name) {
-  const dot = name.lastIndexOf(".");
-  return dot > 0 ? name.slice(dot + 1).toLowerCase() : "";
-}
-
-/** Why `file` would be refused, or null. The server checks the bytes again, for real. */
-export function rejectionReason(file, cfg = config) {
-  const mimes = new Set(cfg.acceptedTypes.map((t) => t.mime));
-  const exts = new Set(cfg.acceptedTypes.map((t) => t.ext));
-  if (exts.has("jpg")) exts.add("jpeg");
-  const ext = extensionOf(file.name);
-  // Browsers guess `type` from the extension, and leave it empty for ones they do not know
-  // (e.g. .avif on older systems): accept when either says it is an image we take.
-  const typeOk =
-    mimes.has(file.type) || (exts.has(ext) && (!file.type || file.type.startsWith("image/")));
-  if (!typeOk) return `${file.name}: not a supported image type`;
-  if (file.size > cfg.maxFileSize) {
-    return `${file.name}: too large (max ${formatBytes(cfg.maxFileSize)})`;
-  }
-  if (file.size === 0) return `${file.name}: the file is empty`;
-  return null;
-}
-
 export function initUpload(cfg, hooks) {
   config = cfg;
   onUploaded = hooks.onUploaded;
-  tagsInput = chipsInput($("upload-tags"), { inputId: "upload-tag-input" });
+  tagsInput = chipsInput($("upload-tags"), { inputId: "upload-tag-input", rules: cfg.tagRules });
 
-  const names = cfg.acceptedTypes.map((t) => t.ext.toUpperCase()).join(", ");
-  $("accepted-hint").textContent = `${names} · up to ${formatBytes(cfg.maxFileSize)} each`;
+  $("accepted-hint").textContent = acceptedHint(cfg);
   const input = $("file-input");
-  input.accept = cfg.acceptedTypes.flatMap((t) => [t.mime, `.${t.ext}`]).join(",");
+  input.accept = acceptAttribute(cfg);
 
   // The drop zone is a real button: Enter/Space (or a click) opens the file picker.
   $("dropzone").addEventListener("click", () => input.click());
@@ -92,7 +71,7 @@ export function addFiles(files) {
   const reasons = [];
   const options = { tags: tagsInput.get(), isPublic: $("upload-public").checked };
   for (const file of files) {
-    const reason = rejectionReason(file);
+    const reason = rejectionReason(file, config);
     if (reason) reasons.push(reason);
     else waiting.push({ file, options, row: queueRow(file) });
   }
@@ -157,11 +136,7 @@ function send({ file, options, row }) {
         onUploaded(); // the gallery and meter catch up while the rest is still sending
       } else {
         const error = errorFrom(xhr.status, xhr.response, xhr.getResponseHeader("Retry-After"));
-        let text = error.message;
-        if (error.isQuota && !/delete/i.test(text)) {
-          text += " Delete some images to free space.";
-        }
-        setState(row, "failed", text);
+        setState(row, "failed", failureText(error));
         handleUnauthorized(error, "Authorization" in headers);
       }
       resolve();

@@ -3,10 +3,13 @@
 // behaviour), ← → move between the images of the current gallery page.
 
 import { api } from "./api.js";
+import { chipsInput } from "./chips.js";
+import { confirmDialog, trapFocus } from "./dialogs.js";
+import { $, el } from "./dom.js";
+import { formatBytes, formatDate } from "./format.js";
 import { forget, showSigned } from "./links.js";
-import { chipsInput, confirmDialog, el, formatBytes, formatDate, toast, trapFocus } from "./ui.js";
+import { toast } from "./toast.js";
 
-const $ = (id) => document.getElementById(id);
 let dialog;
 let img;
 let tagsInput;
@@ -17,13 +20,17 @@ let current = null; // the image shown (list item, then the full detail)
 let seq = 0; // only the newest detail request may fill the panel
 let opener = null;
 
-export function initViewer({ items, focusAfterClose, onChanged, onDeleted }) {
+export function initViewer({ tagRules, items, focusAfterClose, onChanged, onDeleted }) {
   getItems = items;
   hooks = { focusAfterClose, onChanged, onDeleted };
   dialog = $("viewer");
   img = $("viewer-img");
   trapFocus(dialog);
-  tagsInput = chipsInput($("viewer-tags"), { inputId: "viewer-tag-input", onChange: saveTags });
+  tagsInput = chipsInput($("viewer-tags"), {
+    inputId: "viewer-tag-input",
+    rules: tagRules,
+    onChange: saveTags,
+  });
 
   $("viewer-close").addEventListener("click", () => dialog.close());
   $("viewer-prev").addEventListener("click", () => move(-1));

@@ -1,4 +1,5 @@
-"""Pure rules shared by the SQL and memory adapters, so both behave identically."""
+"""Value rules the SQL repos apply on the way in and out: UTC times, lower-cased emails,
+search keys, LIKE escaping, tag sets, paging: pure functions, kept apart from the queries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""An in-memory BlobStore for fast core tests: same semantics, no disk."""
+"""An in-memory BlobStore for fast core tests: same semantics as the real stores, no disk.
+
+Like the local store it consumes the source file on success (the port allows it), so a core
+test fails if a caller reads the spooled file again after ``put``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import quote
 
 from pixvault.core import keys
@@ -18,17 +21,18 @@ class MemoryBlobStore:
         self._lock = threading.Lock()
         self.fail_next_put: Exception | None = None  # lets core tests inject a storage fault
 
-    def put(self, key: str, src: BinaryIO, *, size: int, content_type: str) -> None:
+    def put(self, key: str, path: Path, *, size: int, content_type: str) -> None:
         if not keys.is_storage_key(key):
             raise ValueError(f"refusing storage key {key!r}")
         if self.fail_next_put is not None:
             exc, self.fail_next_put = self.fail_next_put, None
             raise exc
-        data = src.read()
+        data = path.read_bytes()
         if len(data) != size:
             raise OSError(f"expected {size} bytes for {key}, read {len(data)}")
         with self._lock:
             self.blobs[key] = (data, content_type)
+        path.unlink()
 
     def delete(self, key: str) -> None:
         with self._lock:
