@@ -76,9 +76,12 @@ test-floors:  ## install the minimum versions (requirements/floors.py) and run c
 		-W 'ignore:The anyio.abc.BlockingPortal alias is deprecated:DeprecationWarning' \
 		-W 'ignore:Please use `import python_multipart` instead:PendingDeprecationWarning'
 
+# --unsafe-package pixvault: the dev extra names pixvault[s3,postgres,redis], which pip-compile
+# would otherwise pin as "pixvault @ file:///<this checkout>", a path no other clone has.
 lock: $(VENV)/.dev-installed  ## refresh requirements/lock.txt to the newest releases allowed
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade --all-extras \
 		--strip-extras --no-emit-index-url --no-emit-find-links \
+		--unsafe-package pixvault --unsafe-package pip --unsafe-package setuptools \
 		--output-file $(LOCK) pyproject.toml
 
 format: $(VENV)/.dev-installed  ## apply ruff formatting and safe fixes

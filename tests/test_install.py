@@ -128,6 +128,9 @@ def test_lock_pins_every_dependency() -> None:
     build_only = {"setuptools"}  # pip-compile leaves out build tools; the floors step pins it
     missing = set(floors()) - pinned - build_only
     assert not missing, f"run `make lock`: {sorted(missing)} not in requirements/lock.txt"
+    # A path or URL pin (pip-compile's "pixvault @ file:///…" for the self-referencing dev
+    # extra) names one machine's checkout: every other clone fails to install.
+    assert not re.findall(r"^\S+ @ .*$", text, re.M)
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
