@@ -17,7 +17,14 @@ import pytest
 
 from pixvault.core.errors import Conflict, NotFound, Unavailable
 from pixvault.core.keys import new_id, storage_key
-from pixvault.core.models import AccessEntry, ImageQuery, Purpose, User
+from pixvault.core.models import (
+    AccessEntry,
+    ImageQuery,
+    ImageStatus,
+    PhotoMetadata,
+    Purpose,
+    User,
+)
 from pixvault.core.ports import ImagePatch
 from pixvault.metadata.engine import make_engine
 from pixvault.metadata.repos import SqlDatabase
@@ -200,6 +207,30 @@ def test_added_images_come_back_whole_to_their_owner_only(repos: Repos) -> None:
     assert repos.images.get(other.id, image.id) is None
     assert repos.images.get(owner.id, new_id()) is None
     assert repos.images.get_by_key(storage_key(owner.id, new_id(), "png")) is None
+
+
+def test_pipeline_fields_round_trip(repos: Repos) -> None:
+    """Upload checksums, date taken (with its zone normalised to UTC), camera metadata, a
+    failure reason and a placeholder come back as stored; absent ones come back None."""
+    owner = make_user(repos)
+    taken = NOW.astimezone(timezone(timedelta(hours=-7)))
+    full = make_image(
+        owner,
+        upload_md5="1" * 32,
+        upload_sha256="2" * 64,
+        taken_at=taken,
+        photo=PhotoMetadata(camera_make="Apple", camera_model="iPhone 15", iso=64),
+        failure_reason="cannot decode pixels",
+        placeholder="3OcRJYB4d3h/iIeHeEh3eIhw+j3A",
+        status=ImageStatus.FAILED,
+    )
+    bare = make_image(owner, photo=PhotoMetadata())
+    repos.images.add_many([full, bare])
+    got = repos.images.get(owner.id, full.id)
+    assert got == full
+    assert got is not None and got.taken_at is not None
+    assert got.taken_at.utcoffset() == timedelta(0) and got.taken_at == taken
+    assert repos.images.get(owner.id, bare.id) == replace(bare, photo=None)
 
 
 def test_add_many_stores_all_or_nothing(repos: Repos) -> None:

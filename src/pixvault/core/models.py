@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -14,6 +14,7 @@ T = TypeVar("T")
 class ImageStatus(enum.StrEnum):
     PENDING = "pending"
     READY = "ready"
+    FAILED = "failed"  # stored, but its pixels could not be decoded: see failure_reason
 
 
 class Purpose(enum.StrEnum):
@@ -44,6 +45,21 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class PhotoMetadata:
+    """What a camera wrote about a photo (EXIF), as the owner sees it; never a position."""
+
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    exposure: str | None = None  # e.g. "1/250"
+    iso: int | None = None
+    focal_length: float | None = None  # millimetres
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
 class Image:
     id: str
     owner_id: str
@@ -59,6 +75,13 @@ class Image:
     is_public: bool
     status: ImageStatus
     uploaded_at: datetime
+    # The pipeline's fields; defaults keep rows made before it (and simple tests) valid.
+    upload_md5: str | None = None  # what the client sent, when stripping changed the bytes
+    upload_sha256: str | None = None
+    taken_at: datetime | None = None
+    photo: PhotoMetadata | None = None
+    failure_reason: str | None = None
+    placeholder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,12 @@ def _image(row: _Row, tags: Iterable[str]) -> Image:
         is_public=bool(row["is_public"]),
         status=ImageStatus(row["status"]),
         uploaded_at=row["uploaded_at"],
+        upload_md5=row["upload_md5"],
+        upload_sha256=row["upload_sha256"],
+        taken_at=row["taken_at"],
+        photo=rules.photo_from_json(row["photo_metadata"]),
+        failure_reason=row["failure_reason"],
+        placeholder=row["placeholder"],
     )
 
 
@@ -71,6 +77,12 @@ def _image_values(image: Image) -> dict[str, Any]:
         "is_public": image.is_public,
         "status": str(image.status),
         "uploaded_at": rules.utc(image.uploaded_at),
+        "upload_md5": image.upload_md5,
+        "upload_sha256": image.upload_sha256,
+        "taken_at": rules.utc(image.taken_at) if image.taken_at else None,
+        "photo_metadata": rules.photo_to_json(image.photo),
+        "failure_reason": image.failure_reason,
+        "placeholder": image.placeholder,
     }
 
 

@@ -3,8 +3,12 @@ search keys, LIKE escaping, tag sets, paging: pure functions, kept apart from th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from pixvault.core.models import PhotoMetadata
 
 EMAIL_TAKEN = "Email already registered"
 
@@ -47,3 +51,20 @@ def check_page(page: int, limit: int) -> int:
     if page < 1 or limit < 0:
         raise ValueError("page must be >= 1 and limit >= 0")
     return (page - 1) * limit
+
+
+def photo_to_json(photo: PhotoMetadata | None) -> str | None:
+    """Only the fields a file had, compactly; nothing at all for a file without metadata."""
+    if photo is None or photo.is_empty():
+        return None
+    values = {k: v for k, v in dataclasses.asdict(photo).items() if v is not None}
+    return json.dumps(values, separators=(",", ":"), sort_keys=True)
+
+
+def photo_from_json(text: str | None) -> PhotoMetadata | None:
+    """Unknown keys (from a newer version) are ignored rather than failing the whole row."""
+    if not text:
+        return None
+    known = {f.name for f in dataclasses.fields(PhotoMetadata)}
+    values = {k: v for k, v in json.loads(text).items() if k in known}
+    return PhotoMetadata(**values)

@@ -118,6 +118,19 @@ images = sa.Table(
     sa.Column("is_public", sa.Boolean(), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("uploaded_at", UtcDateTime(), nullable=False),
+    # What the client sent, when metadata stripping changed the bytes (else NULL: md5/sha256
+    # above describe both). Lets a client verify its upload against what it holds.
+    sa.Column("upload_md5", sa.String(32), nullable=True),
+    sa.Column("upload_sha256", sa.String(64), nullable=True),
+    # EXIF DateTimeOriginal (with its offset when the file has one), in UTC; a column, not
+    # inside photo_metadata, because galleries sort and filter by it.
+    sa.Column("taken_at", UtcDateTime(), nullable=True),
+    # Camera, lens and exposure as read from the file: a small JSON object, shown, not queried.
+    sa.Column("photo_metadata", sa.Text(), nullable=True),
+    # Why the pixels could not be processed (status "failed"), for the owner to read.
+    sa.Column("failure_reason", sa.String(500), nullable=True),
+    # A tiny blurred preview (ThumbHash, base64) painted before the thumbnail arrives.
+    sa.Column("placeholder", sa.String(100), nullable=True),
     # Newest-first listing of one owner's images walks this index backwards (a B-tree reads
     # both ways, so a DESC copy would only cost writes); counting is an index-only scan.
     sa.Index("ix_images_owner_id_id", "owner_id", "id"),
