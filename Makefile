@@ -8,9 +8,10 @@ PORT ?= 8000
 # change what runs until `make lock` refreshes it (and that change is reviewed).
 LOCK := requirements/lock.txt
 FLOORS_VENV := .venv-floors
-# Measured 90.8% of src/ lines (3407 statements; code run in server subprocesses is not
-# counted); the floor sits under it so noise cannot fail CI.
-COVERAGE_FLOOR ?= 89
+# Measured 93.6% of src/ lines (5055 statements, with the CLI and the live servers the tests
+# start counted through coverage's subprocess patch); the floor sits under it so timing-dependent
+# paths cannot fail CI, and rises with the measurement.
+COVERAGE_FLOOR ?= 92
 
 .PHONY: help run test check lint format bench clean lock test-js test-floors
 
@@ -88,7 +89,11 @@ format: $(VENV)/.dev-installed  ## apply ruff formatting and safe fixes
 	$(BIN)/ruff format src tests bench requirements
 	$(BIN)/ruff check --fix src tests bench requirements
 
-bench: $(VENV)/.dev-installed  ## run the benchmarks and print their table
+$(VENV)/.bench-installed: $(VENV)/.dev-installed
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed  ## run the benchmarks and print their tables (bench/README.md)
 	$(BIN)/python -m bench
 
 clean:  ## remove the virtualenvs and caches (keeps ./data)

@@ -8,6 +8,8 @@ Rows:
 - one whole upload through the ASGI app vs decoding the file;
 - presigning 100 S3 URLs with pixvault's SigV4 signer vs botocore's presigner.
 
+Then `bench.pipeline` prints the image pipeline table (see bench/README.md).
+
 `python -m bench.pg_plan` prints the PostgreSQL query plans of the gallery queries.
 """
 
@@ -150,6 +152,10 @@ def main() -> None:
     print(f"{'measured':40} {'ms':>8}   {'baseline':28} {'ms':>8} {'ratio':>7}")
     for name, ms, base_name, base_ms in rows:
         print(f"{name:40} {ms:8.2f}   {base_name:28} {base_ms:8.2f} {ms / base_ms:7.2f}")
+
+    from bench import pipeline
+
+    pipeline.main()  # derivatives vs Pillow, pyvips and thumbor (bench/README.md)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ class Api:
 
     def state(self, headers: dict[str, str]) -> tuple[frozenset[str], int, int, list[str]]:
         """(blob keys, image rows, quota used, spool files) for one user."""
+        # Background thumbnails write to the store and the spool: let them finish first.
+        assert self.container.derivatives.wait_idle(timeout=60)
         uid = self.user_id(headers)
         repo = self.container.database
         _, rows = repo.image_repo.list(uid, ImageQuery(page=1, limit=1))

@@ -1,7 +1,8 @@
 """Real and deliberately broken image bytes for tests across the project.
 
 Everything is generated with Pillow (or assembled by hand where Pillow refuses to write
-something hostile), so no binary fixtures live in the repository.
+something hostile). The one set of committed binaries, the real-world corpus in tests/data/,
+is made by its own script (tests/data/make_corpus.py) from the same tools.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import zlib
 
 from PIL import Image, features
 
+import pixvault.core.media  # noqa: F401  (registers Pillow's HEIF plugin, which can also write)
+
 Color = tuple[int, int, int]
 
 AVIF_SUPPORTED = features.check("avif")
 _ANIMATED = {"GIF", "PNG", "WEBP", "AVIF"}
-_EXIF_CAPABLE = {"JPEG", "PNG", "WEBP", "AVIF"}
+_EXIF_CAPABLE = {"JPEG", "PNG", "WEBP", "AVIF", "HEIF"}
 
 
 def _frame(size: tuple[int, int], color: Color, noise: float) -> Image.Image:
@@ -41,12 +44,15 @@ def make_image(
 ) -> bytes:
     """Encode a real image. ``frames > 1`` gives an animated GIF / WebP / APNG (/ AVIF).
 
+    ``"HEIF"`` writes HEVC HEIC (pillow-heif, x265); ``frames > 1`` there is a burst of
+    top-level images, and an EXIF orientation becomes ``irot``/``imir`` boxes.
+
     ``noise`` is the share of random grain (0 = flat color, 1 = pure noise).
     """
     fmt = fmt.upper()
     if fmt == "AVIF" and not AVIF_SUPPORTED:
         raise ValueError("this Pillow has no AVIF support")
-    if frames > 1 and fmt not in _ANIMATED:
+    if frames > 1 and fmt not in _ANIMATED | {"HEIF"}:
         raise ValueError(f"{fmt} cannot be animated")
     if exif_orientation is not None and fmt not in _EXIF_CAPABLE:
         raise ValueError(f"{fmt} cannot carry EXIF")
@@ -56,7 +62,7 @@ def make_image(
         for i in range(frames)
     ]
     options: dict[str, object] = {}
-    if fmt in {"JPEG", "WEBP", "AVIF"}:
+    if fmt in {"JPEG", "WEBP", "AVIF", "HEIF"}:
         options["quality"] = quality
     if progressive:
         options["progressive"] = True
@@ -64,7 +70,9 @@ def make_image(
         exif = Image.Exif()
         exif[0x0112] = exif_orientation
         options["exif"] = exif.tobytes()
-    if frames > 1:
+    if frames > 1 and fmt == "HEIF":
+        options.update(save_all=True, append_images=images[1:])
+    elif frames > 1:
         options.update(save_all=True, append_images=images[1:], duration=100, loop=0)
     out = io.BytesIO()
     images[0].save(out, fmt, **options)
@@ -113,6 +121,53 @@ def webp_with_canvas(webp: bytes, width: int, height: int) -> bytes:
         raise ValueError("not an extended (VP8X) WebP")
     size = struct.pack("<I", width - 1)[:3] + struct.pack("<I", height - 1)[:3]
     return webp[:24] + size + webp[30:]
+
+
+def heif_burst(*sizes: tuple[int, int]) -> bytes:
+    """A HEIC holding one top-level image per size, the first primary (as burst shots are)."""
+    frames = [_frame(size, (30, 90 + 40 * i, 200), 0.0) for i, size in enumerate(sizes)]
+    out = io.BytesIO()
+    frames[0].save(out, "HEIF", save_all=True, append_images=frames[1:], quality=50)
+    return out.getvalue()
+
+
+def heif_set_ispe(heic: bytes, width: int, height: int) -> bytes:
+    """Rewrite every ``ispe`` box: the image size a HEIF claims for its items."""
+    out = bytearray(heic)
+    pos = out.find(b"ispe")
+    while pos != -1:
+        struct.pack_into(">II", out, pos + 8, width, height)  # after type, version and flags
+        pos = out.find(b"ispe", pos + 4)
+    return bytes(out)
+
+
+def heif_set_major_brand(heic: bytes, brand: bytes) -> bytes:
+    """Rewrite the ``ftyp`` major brand (e.g. ``mif1``: generic HEIF, served as image/heif)."""
+    if heic[4:8] != b"ftyp" or len(brand) != 4:
+        raise ValueError("not an ISO-BMFF file, or not a four-character brand")
+    return heic[:8] + brand + heic[12:]
+
+
+def heif_box(data: bytes, btype: bytes) -> tuple[int, int]:
+    """(offset, size) of the first top-level box of type ``btype``."""
+    pos = 0
+    while pos + 8 <= len(data):
+        size, found = struct.unpack_from(">I4s", data, pos)
+        if found == btype:
+            return pos, size
+        if size < 8:
+            break
+        pos += size
+    raise ValueError(f"no top-level {btype!r} box")
+
+
+def heif_open_ended_mdat(heic: bytes) -> bytes:
+    """Make ``mdat`` (the last box) run "to the end of the file" (size 0), as streaming
+    writers do: cutting such a file leaves the boxes tiling it, so only ``iloc`` shows it."""
+    pos, size = heif_box(heic, b"mdat")
+    if pos + size != len(heic):
+        raise ValueError("mdat is not the last box")
+    return heic[:pos] + struct.pack(">I", 0) + heic[pos + 4 :]
 
 
 def truncated(data: bytes, keep: float = 0.6) -> bytes:

@@ -10,11 +10,14 @@ from urllib.parse import urlsplit
 from pixvault.core.auth import AuthPolicy, AuthService
 from pixvault.core.clock import SystemClock
 from pixvault.core.images import ImageService, UploadLimits
-from pixvault.core.ports import BlobStore, Clock, RateLimiter
+from pixvault.core.pipeline.service import DerivativeService
+from pixvault.core.ports import BlobStore, Clock, ImageProcessor, RateLimiter
+from pixvault.core.privacy import StripMode
 from pixvault.core.spool_sweep import SpoolClaim
 from pixvault.metadata.engine import make_engine
 from pixvault.metadata.migrate import current_revision, head_revision, upgrade
 from pixvault.metadata.repos import SqlDatabase
+from pixvault.processing import ProcessImageProcessor
 from pixvault.ratelimit.resilient import build_limiters
 from pixvault.settings import Settings, SettingsError
 from pixvault.storage.local import LocalBlobStore
@@ -88,6 +91,8 @@ class Container:
     images: ImageService
     auth: AuthService
     spool: SpoolClaim
+    derivatives: DerivativeService
+    processor: ImageProcessor
 
     def check_ready(self) -> None:
         """Raise ``Unavailable`` unless the database and the blob store both answer."""
@@ -122,6 +127,9 @@ class Container:
         return "answers"
 
     def close(self) -> None:
+        # Background renders first (they use the workers, the store and the database).
+        self.derivatives.close()
+        self.processor.close()
         self.spool.close()
         self.database.close()
 
@@ -139,6 +147,18 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     api_limiter, auth_limiter = build_limiters(
         settings.redis_url, key_prefix=settings.redis_key_prefix
     )
+    # Pillow in worker processes, started on first use (a test app that renders nothing
+    # starts none).
+    processor = ProcessImageProcessor(settings.resolved_derivative_workers)
+    derivatives = DerivativeService(
+        images=database.image_repo,
+        blobs=blobs,
+        processor=processor,
+        clock=clock,
+        url_secret=secret,
+        work_dir=settings.spool_dir,
+        background_workers=settings.resolved_derivative_workers,
+    )
     images = ImageService(
         images=database.image_repo,
         users=database.user_repo,
@@ -150,6 +170,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             max_pixels=settings.max_pixels,
         ),
         url_secret=secret,
+        derivatives=derivatives,
+        strip=StripMode(settings.strip_metadata),
     )
     auth = AuthService(
         users=database.user_repo,
@@ -165,4 +187,15 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     )
     # Last, once nothing else can fail: what a killed process left in the spool goes now.
     spool = SpoolClaim(settings.spool_dir)
-    return Container(settings, database, blobs, api_limiter, auth_limiter, images, auth, spool)
+    return Container(
+        settings,
+        database,
+        blobs,
+        api_limiter,
+        auth_limiter,
+        images,
+        auth,
+        spool,
+        derivatives=derivatives,
+        processor=processor,
+    )

@@ -14,7 +14,7 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from limits import parse as parse_rate
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_files_per_upload: int = Field(default=20, ge=1, le=1000)
     max_pixels: int = Field(default=50_000_000, ge=1)
     max_concurrent_uploads: int = Field(default=8, ge=1, le=1000)
+    derivative_workers: Annotated[int | None, BeforeValidator(_unset_if_empty)] = Field(
+        default=None, ge=1, le=256
+    )
     default_quota: int = Field(default=1024**3, ge=0)
     rate_limit: str = "1000/hour"
     auth_rate_limit: str = "20/minute"
@@ -75,6 +78,8 @@ class Settings(BaseSettings):
     token_ttl: int = Field(default=30 * 24 * 3600, ge=60)
     header_timeout: float = Field(default=10.0, gt=0, le=3600)
     body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # What is removed from an upload before it is stored (core/privacy): privacy by default.
+    strip_metadata: Literal["gps", "all", "none"] = "gps"
     s3_endpoint_url: Optional = None
     # The standard AWS variables are the fallback, so an existing AWS setup needs no new names.
     s3_region: Optional = Field(
@@ -145,6 +150,11 @@ class Settings(BaseSettings):
         if self.storage_url:
             return Path(self.storage_url.removeprefix("file://")).resolve()
         return (self.data_dir / "blobs").resolve()
+
+    @property
+    def resolved_derivative_workers(self) -> int:
+        """Image worker processes: one per core unless set."""
+        return self.derivative_workers or os.cpu_count() or 1
 
     @property
     def spool_dir(self) -> Path:

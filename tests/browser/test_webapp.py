@@ -41,12 +41,21 @@ TAMPER_JS = """
 }
 """
 
-ALL_LOADED_JS = "() => [...document.querySelectorAll('#grid img')].every((i) => i.naturalWidth > 0)"
+ALL_LOADED_JS = (
+    "() => [...document.querySelectorAll('#grid .thumb-img')].every((i) => i.naturalWidth > 0)"
+)
 
 LOADED_JS = """
 ([selector, bad]) => {
   const img = document.querySelector(selector);
   return img.src !== bad && img.complete && img.naturalWidth > 0;
+}
+"""
+
+ORIGINAL_LOADED_JS = """
+() => {
+  const img = document.getElementById("viewer-img");
+  return img.src.includes("/files/") && img.complete && img.naturalWidth > 0;
 }
 """
 
@@ -106,8 +115,8 @@ def test_full_flow(page: Page, server: str, tmp_path: Path) -> None:
     expect(cards.locator(".card-name")).to_have_text(
         ["sunset.gif", "city.webp", "forest.png", "beach.jpg"]  # newest first
     )
-    expect(cards.first.locator("img")).to_have_attribute("alt", "sunset.gif")
-    expect(cards.first.locator("img")).to_have_attribute("loading", "lazy")
+    expect(cards.first.locator(".thumb-img")).to_have_attribute("alt", "sunset.gif")
+    expect(cards.first.locator(".thumb-img")).to_have_attribute("loading", "lazy")
     expect(card(page, "sunset.gif").locator(".tag")).to_have_text(["sky"])
     expect(card(page, "beach.jpg").locator(".tag")).to_have_text(["trip"])
     page.wait_for_function(ALL_LOADED_JS)
@@ -153,14 +162,35 @@ def test_full_flow(page: Page, server: str, tmp_path: Path) -> None:
     page.wait_for_function(LOADED_JS, arg=["#viewer-img", ""])
     screenshot(page, "viewer.png")
 
-    # An expired link is refreshed through the API and the image shows again.
+    # An expired link is refreshed through the API and the image shows again: the preview (a
+    # derivative) comes fresh with the image's detail, the original (once zoomed) is re-signed
+    # with a "view" presign.
     presigns: list[Request] = []
-    page.on("request", lambda r: presigns.append(r) if r.url.endswith("/presigned-url") else None)
+    details: list[Request] = []
+
+    def track(r: Request) -> None:
+        if r.url.endswith("/presigned-url"):
+            presigns.append(r)
+        elif r.method == "GET" and re.search(r"/api/images/[^/?]+$", r.url):
+            details.append(r)
+
+    page.on("request", track)
+    bad = page.locator("#viewer-img").evaluate(TAMPER_JS)
+    assert "/derived/" in bad
+    assert httpx.get(bad).status_code == 403
+    page.wait_for_function(LOADED_JS, arg=["#viewer-img", bad])
+    assert "/derived/" in (page.locator("#viewer-img").get_attribute("src") or "")
+    assert (len(details), presigns) == (1, [])
+    expect(page.locator("#viewer-unavailable")).to_be_hidden()
+    page.get_by_role("button", name="View original").click()
+    page.wait_for_function(ORIGINAL_LOADED_JS)
     bad = page.locator("#viewer-img").evaluate(TAMPER_JS)
     assert httpx.get(bad).status_code == 403
     page.wait_for_function(LOADED_JS, arg=["#viewer-img", bad])
+    assert "/files/" in (page.locator("#viewer-img").get_attribute("src") or "")
     assert [json.loads(r.post_data or "{}")["purpose"] for r in presigns] == ["view"]
     expect(page.locator("#viewer-unavailable")).to_be_hidden()
+    page.get_by_role("button", name="View original").click()  # back to the preview
 
     # Edit tags and the public flag; download.
     page.locator("#viewer-tag-input").fill("favourite")
@@ -182,22 +212,25 @@ def test_full_flow(page: Page, server: str, tmp_path: Path) -> None:
     # When the fresh link fails as well: one refresh only, then a placeholder. The route is in
     # place before the image breaks, so the app's refresh cannot slip past it.
     target = card(page, "city.webp")
-    good = target.locator("img").get_attribute("src") or ""
+    good = target.locator(".thumb-img").get_attribute("src") or ""
     bad_city, worse = (re.sub(r"sig=[^&]+", f"sig={c * 64}", good) for c in "01")
     assert httpx.get(worse).status_code == 403
+    city = f"**/api/images/{target.get_attribute('data-id')}"
 
     def fail_refresh(route: Route) -> None:
-        body = {"success": True, "url": worse, "expiresAt": "2099-01-01T00:00:00.000Z"}
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+        response = route.fetch()
+        body = response.json()
+        body["image"]["thumbnailUrl"] = worse
+        route.fulfill(response=response, json=body)
 
-    presigns.clear()
-    page.route("**/api/images/presigned-url", fail_refresh)
-    target.locator("img").evaluate("(img, url) => { img.src = url; }", bad_city)
+    details.clear()
+    page.route(city, fail_refresh)
+    target.locator(".thumb-img").evaluate("(img, url) => { img.src = url; }", bad_city)
     expect(target.locator(".unavailable")).to_be_visible()
     expect(target.locator(".unavailable")).to_have_text("Image temporarily unavailable")
     page.wait_for_timeout(300)  # time for a (wrong) second refresh to show up
-    assert len(presigns) == 1
-    page.unroute("**/api/images/presigned-url")
+    assert len(details) == 1
+    page.unroute(city)
 
     # Delete, after confirming in the app's own dialog; the meter drops by the file's size.
     card(page, "beach.jpg").locator(".thumb").click()

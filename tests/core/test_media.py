@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import random
 import struct
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from pixvault.core import media, structure
+from pixvault.core import heif, media, structure
 from pixvault.core.errors import TooLarge, UnsupportedType
 from pixvault.core.models import MediaInfo
 from tests.imagegen import (
@@ -22,6 +24,11 @@ from tests.imagegen import (
     corrupt_png_crc,
     gif_with_frames,
     gif_without_trailer,
+    heif_box,
+    heif_burst,
+    heif_open_ended_mdat,
+    heif_set_ispe,
+    heif_set_major_brand,
     jpeg_without_eoi,
     make_bmp,
     make_ico,
@@ -35,13 +42,14 @@ from tests.imagegen import (
 )
 
 LIMIT = 50_000_000
-FORMATS = ["JPEG", "PNG", "GIF", "WEBP"] + (["AVIF"] if AVIF_SUPPORTED else [])
+FORMATS = ["JPEG", "PNG", "GIF", "WEBP"] + (["AVIF"] if AVIF_SUPPORTED else []) + ["HEIF"]
 EXPECTED = {
     "JPEG": ("image/jpeg", "jpg"),
     "PNG": ("image/png", "png"),
     "GIF": ("image/gif", "gif"),
     "WEBP": ("image/webp", "webp"),
     "AVIF": ("image/avif", "avif"),
+    "HEIF": ("image/heic", "heic"),
 }
 
 
@@ -73,9 +81,10 @@ def test_each_allowed_format_is_identified(tmp_path: Path, fmt: str) -> None:
 def test_allowed_formats_and_accepted_types_agree() -> None:
     assert media.ALLOWED_FORMATS[:4] == ("JPEG", "PNG", "GIF", "WEBP")
     assert ("AVIF" in media.ALLOWED_FORMATS) == AVIF_SUPPORTED
+    assert "HEIF" in media.ALLOWED_FORMATS
     assert media.accepted_types() == [
         {"mime": EXPECTED[f][0], "ext": EXPECTED[f][1]} for f in media.ALLOWED_FORMATS
-    ]
+    ] + [{"mime": "image/heif", "ext": "heif"}]  # .heif files must not be hidden by the picker
 
 
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "GIF"])
@@ -246,8 +255,9 @@ def test_non_images_are_unsupported(tmp_path: Path, data: bytes) -> None:
         check(tmp_path, data, name="image.jpg")
 
 
-def test_heic_style_ftyp_is_not_avif(tmp_path: Path) -> None:
+def test_heic_ftyp_without_boxes_after_it_is_unsupported(tmp_path: Path) -> None:
     heic = struct.pack(">I", 24) + b"ftypheic" + bytes(4) + b"mif1heic" + bytes(32)
+    assert media.sniff(heic) == "HEIF"
     with pytest.raises(UnsupportedType):
         check(tmp_path, heic)
 
@@ -347,3 +357,150 @@ def test_large_noisy_gif_is_not_mistaken_for_fragmented(tmp_path: Path) -> None:
     gif = make_image("GIF", (1200, 900), noise=1.0)
     assert len(gif) > 500_000
     assert check(tmp_path, gif).width == 1200
+
+
+# --- HEIC / HEIF ----------------------------------------------------------------------------
+
+
+def _ftyp(major: bytes, *compatible: bytes) -> bytes:
+    return (
+        struct.pack(">I", 16 + 4 * len(compatible))
+        + b"ftyp"
+        + major
+        + bytes(4)
+        + b"".join(compatible)
+    )
+
+
+@pytest.mark.parametrize(
+    ("major", "compatible", "fmt"),
+    [
+        (b"heic", (b"mif1", b"heic"), "HEIF"),  # iPhone
+        (b"heix", (b"mif1",), "HEIF"),  # 10-bit / 4:2:2
+        (b"mif1", (b"mif1", b"heic"), "HEIF"),
+        (b"msf1", (b"hevc",), "HEIF"),
+        (b"hevc", (), "HEIF"),
+        (b"mif1", (b"mif1", b"miaf"), None),  # generic HEIF with no HEVC brand: not ours
+        (b"mif1", (b"avif", b"heic"), "AVIF"),  # an avif brand stays AVIF
+        (b"heic", (b"avif",), "AVIF"),
+        (b"avif", (b"mif1", b"miaf"), "AVIF"),
+        (b"isom", (b"mp41",), None),  # an MP4 video
+        (b"qt  ", (), None),  # a QuickTime movie
+    ],
+)
+def test_sniff_tells_heif_from_avif_and_video(
+    major: bytes, compatible: tuple[bytes, ...], fmt: str | None
+) -> None:
+    assert media.sniff(_ftyp(major, *compatible) + bytes(16)) == fmt
+
+
+def test_heic_major_brand_mif1_is_served_as_image_heif(tmp_path: Path) -> None:
+    info = check(tmp_path, heif_set_major_brand(make_image("HEIF"), b"mif1"))
+    assert (info.format, info.mime, info.ext) == ("HEIF", "image/heif", "heif")
+
+
+def test_heic_burst_is_one_frame_the_primary_image(tmp_path: Path) -> None:
+    info = check(tmp_path, heif_burst((64, 48), (32, 24), (32, 24)))
+    assert (info.width, info.height, info.frames) == (64, 48, 1)
+
+
+def test_heic_pixel_limit_counts_every_image_not_just_the_primary(tmp_path: Path) -> None:
+    # A small primary with a big second image: a decoder asked for "every frame" pays for both.
+    burst = heif_burst((32, 32), (640, 480))
+    assert check(tmp_path, burst, max_pixels=640 * 480).width == 32
+    with pytest.raises(TooLarge, match="640×480"):
+        check(tmp_path, burst, max_pixels=640 * 480 - 1)
+
+
+def test_heic_pixel_limit_uses_coded_size_from_ispe(tmp_path: Path) -> None:
+    # x265 codes whole blocks: a 64×48 photo is a 64×64 image cropped by a clap box.
+    heic = make_image("HEIF", (64, 48))
+    assert heif.walk_heif(heic).extent == (64, 64)
+    assert check(tmp_path, heic, max_pixels=64 * 64).height == 48
+    with pytest.raises(TooLarge):
+        check(tmp_path, heic, max_pixels=64 * 64 - 1)
+
+
+@pytest.mark.parametrize("max_pixels", [LIMIT, 10**12])
+def test_heic_ispe_bomb_is_too_large_before_libheif_sees_it(
+    tmp_path: Path, max_pixels: int
+) -> None:
+    bomb = heif_set_ispe(make_image("HEIF", (64, 48)), 100_000, 100_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooLarge, match="100000×100000"):
+            check(tmp_path, bomb, max_pixels=max_pixels)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+
+
+def _set_box_size(data: bytes, btype: bytes, size: int) -> bytes:
+    pos, _ = heif_box(data, btype)
+    return data[:pos] + struct.pack(">I", size) + data[pos + 4 :]
+
+
+def _replace_box_type(data: bytes, old: bytes, new: bytes) -> bytes:
+    pos = data.index(old)
+    return data[:pos] + new + data[pos + 4 :]
+
+
+def _with_iloc_data_reference(heic: bytes) -> bytes:
+    """Point the first item at "another file" (data_reference_index 1)."""
+    pos = heic.index(b"iloc") + 4
+    version = heic[pos]
+    sizes = struct.unpack_from(">H", heic, pos + 4)[0]
+    assert version == 0 or (version == 1 and sizes & 0xF == 0)
+    count_size = 2
+    item = pos + 6 + count_size + 2  # after version/flags, sizes, count, item_ID
+    if version == 1:
+        item += 2  # construction_method
+    return heic[:item] + b"\x00\x01" + heic[item + 2 :]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: d + b"<html>", id="trailing-garbage"),
+        pytest.param(lambda d: d[:-1], id="one-byte-short"),
+        pytest.param(lambda d: heif_open_ended_mdat(d)[:-16], id="item-past-the-end"),
+        pytest.param(lambda d: _replace_box_type(d, b"iloc", b"xloc"), id="no-iloc"),
+        pytest.param(lambda d: _replace_box_type(d, b"iinf", b"xinf"), id="no-iinf"),
+        pytest.param(lambda d: _replace_box_type(d, b"meta", b"xeta"), id="no-meta"),
+        pytest.param(lambda d: _replace_box_type(d, b"pitm", b"xitm"), id="no-primary-item"),
+        pytest.param(_with_iloc_data_reference, id="item-in-another-file"),
+        pytest.param(lambda d: _set_box_size(d, b"meta", 4), id="box-smaller-than-its-header"),
+        pytest.param(lambda d: _set_box_size(d, b"meta", 1 << 20), id="box-past-the-end"),
+        pytest.param(
+            lambda d: d + struct.pack(">I4sQ", 1, b"free", 1 << 40), id="largesize-past-end"
+        ),
+    ],
+)
+def test_damaged_heic_is_unsupported(tmp_path: Path, damage: object) -> None:
+    assert callable(damage)
+    data = damage(make_image("HEIF", (64, 48)))
+    assert isinstance(data, bytes)
+    with pytest.raises(UnsupportedType):
+        check(tmp_path, data)
+    with pytest.raises(UnsupportedType):
+        heif.walk_heif(data)
+
+
+def test_heic_open_ended_mdat_whole_is_accepted(tmp_path: Path) -> None:
+    """Size 0 ("to the end") is legal ISO-BMFF: only a cut one is refused."""
+    assert check(tmp_path, heif_open_ended_mdat(make_image("HEIF"))).format == "HEIF"
+
+
+def test_importing_media_registers_heif_with_pillow() -> None:
+    code = (
+        "from PIL import Image\n"
+        "Image.init()\n"
+        "before = 'HEIF' in Image.OPEN\n"
+        "import pixvault.core.media\n"
+        "print(before, 'HEIF' in Image.OPEN, Image.MIME['HEIF'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "True", "image/heif"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pixvault.core import keys
+from pixvault.core.errors import NotFound
 
 
 class MemoryBlobStore:
@@ -22,7 +23,7 @@ class MemoryBlobStore:
         self.fail_next_put: Exception | None = None  # lets core tests inject a storage fault
 
     def put(self, key: str, path: Path, *, size: int, content_type: str) -> None:
-        if not keys.is_storage_key(key):
+        if not keys.is_blob_key(key):
             raise ValueError(f"refusing storage key {key!r}")
         if self.fail_next_put is not None:
             exc, self.fail_next_put = self.fail_next_put, None
@@ -33,6 +34,13 @@ class MemoryBlobStore:
         with self._lock:
             self.blobs[key] = (data, content_type)
         path.unlink()
+
+    def download_to(self, key: str, dest: Path) -> None:
+        with self._lock:
+            found = self.blobs.get(key)
+        if found is None:
+            raise NotFound("Image not found")
+        dest.write_bytes(found[0])
 
     def delete(self, key: str) -> None:
         with self._lock:

@@ -5,7 +5,16 @@ import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
 const DIR = new URL("../../src/pixvault/web/static/js/", import.meta.url);
-const PURE = ["errors.js", "expiry.js", "format.js", "query.js", "tags.js", "uploadrules.js"];
+const PURE = [
+  "errors.js",
+  "expiry.js",
+  "format.js",
+  "query.js",
+  "sources.js",
+  "tags.js",
+  "thumbhash.js",
+  "uploadrules.js",
+];
 const BROWSER_API = new RegExp(
   "\\b(document|window|location|history|navigator|sessionStorage|localStorage|fetch|" +
     "XMLHttpRequest)\\b",

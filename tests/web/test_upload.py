@@ -64,8 +64,8 @@ def test_stored_bytes_are_identical_and_key_is_server_made(api: Api) -> None:
     img = r.json()["images"][0]
     assert img["originalName"] == "passwd.php"
     assert img["contentType"] == "image/webp"
-    (key,) = api.container.blobs.iter_keys()
     uid = api.user_id(h)
+    (key,) = api.container.blobs.iter_keys(uid)  # the original (derivatives are elsewhere)
     assert key == f"{uid}/{img['id']}.webp"
     assert api.fetch(img["url"]).content == data
 

@@ -35,7 +35,9 @@ from pixvault.core.models import (
     User,
 )
 from pixvault.core.names import display_name, search_term, tag_filter
+from pixvault.core.pipeline.service import DerivativeService
 from pixvault.core.ports import BlobStore, Clock, ImagePatch, ImageRepo, UserRepo
+from pixvault.core.privacy import Prepared, StripMode, prepare
 from pixvault.core.spool import human_size
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_URL_TTL = 3600
 MAX_URL_TTL = 604_800  # 7 days: the longest an S3 SigV4 presigned URL may live
 MAX_PAGE_SIZE = 100
+SERVABLE = frozenset({ImageStatus.READY, ImageStatus.FAILED})
+"""An image whose pixels could not be processed is still its owner's file: it can be
+downloaded (and deleted); only its derivatives are replaced by a neutral image."""
 MAX_PAGE = 1_000_000
 """Deeper pages are refused: their OFFSET would overflow the databases' 64-bit integers."""
 
@@ -71,6 +76,8 @@ class ImageService:
         clock: Clock,
         limits: UploadLimits,
         url_secret: bytes,
+        derivatives: DerivativeService | None = None,
+        strip: StripMode = StripMode.GPS,
     ) -> None:
         self._images = images
         self._users = users
@@ -78,6 +85,8 @@ class ImageService:
         self._clock = clock
         self._limits = limits
         self._secret = url_secret
+        self._derived = derivatives
+        self._strip = strip
 
     # --- upload -------------------------------------------------------------------------------
 
@@ -91,7 +100,21 @@ class ImageService:
         if len(files) > self._limits.max_files:
             raise TooManyFiles(f"Too many files (max {self._limits.max_files} per upload)")
         checked = [(f, self._inspect(f)) for f in files]
-        total = sum(f.size for f in files)
+        prepared: list[tuple[Prepared, MediaInfo]] = []
+        try:
+            # Stripped copies are made before quota or the store see anything: a position is
+            # never written to the store, and the quota counts the bytes actually stored.
+            for incoming, info in checked:
+                prepared.append((self._strip_metadata(incoming, info), info))
+            return self._store(owner, prepared, options)
+        finally:
+            for item, _ in prepared:
+                item.discard()
+
+    def _store(
+        self, owner: User, prepared: list[tuple[Prepared, MediaInfo]], options: UploadOptions
+    ) -> list[SignedImage]:
+        total = sum(item.stored.size for item, _ in prepared)
         # The conditional UPDATE is the only guard: checking `used` first and writing later
         # would let parallel uploads each see room and together overrun the quota.
         if not self._users.reserve_quota(owner.id, total):
@@ -103,18 +126,30 @@ class ImageService:
         try:
             now = self._clock.now()
             rows: list[Image] = []
-            for incoming, info in checked:
+            for item, info in prepared:
                 image_id = keys.new_id()
                 key = keys.storage_key(owner.id, image_id, info.ext)
+                stored = item.stored
                 # The store may move the spooled file into place: nothing reads it after this.
-                self._blobs.put(key, incoming.path, size=incoming.size, content_type=info.mime)
+                self._blobs.put(key, stored.path, size=stored.size, content_type=info.mime)
                 written.append(key)
-                rows.append(self._new_row(owner, image_id, key, incoming, info, options, now))
+                rows.append(self._new_row(owner, image_id, key, item, info, options, now))
             self._images.add_many(rows)
         except BaseException:
             self._undo_upload(owner.id, total, written)
             raise
+        if self._derived is not None:
+            self._derived.schedule(rows)  # thumbnails and previews: queued, never waited for
         return [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
+
+    def _strip_metadata(self, incoming: IncomingFile, info: MediaInfo) -> Prepared:
+        try:
+            return prepare(incoming, info.format, self._strip)
+        except UnsupportedType as exc:
+            name = display_name(incoming.original_name)
+            raise UnsupportedType(
+                f'"{name}" is not a supported image type ({exc.message})'
+            ) from None
 
     def _inspect(self, incoming: IncomingFile) -> MediaInfo:
         name = display_name(incoming.original_name)
@@ -136,26 +171,33 @@ class ImageService:
         owner: User,
         image_id: str,
         key: str,
-        incoming: IncomingFile,
+        item: Prepared,
         info: MediaInfo,
         options: UploadOptions,
         now: datetime,
     ) -> Image:
+        """Size and checksums describe the stored bytes; the upload checksums (only when they
+        differ) what the client sent, so it can still verify its upload."""
+        stored, received = item.stored, item.received
         return Image(
             id=image_id,
             owner_id=owner.id,
             storage_key=key,
-            original_name=display_name(incoming.original_name),
+            original_name=display_name(received.original_name),
             content_type=info.mime,
-            size=incoming.size,
+            size=stored.size,
             width=info.width,
             height=info.height,
-            md5=incoming.md5,
-            sha256=incoming.sha256,
+            md5=stored.md5,
+            sha256=stored.sha256,
             tags=tuple(sorted(options.tags)),
             is_public=options.is_public,
             status=ImageStatus.READY,
             uploaded_at=now,
+            upload_md5=received.md5 if item.stripped else None,
+            upload_sha256=received.sha256 if item.stripped else None,
+            taken_at=item.taken_at,
+            photo=item.photo,
         )
 
     def _undo_upload(self, owner_id: str, total: int, written: list[str]) -> None:
@@ -204,7 +246,7 @@ class ImageService:
         if not 1 <= expires_in <= MAX_URL_TTL:
             raise InvalidInput(f"expiresIn must be an integer from 1 to {MAX_URL_TTL} seconds")
         row = self._owned(owner, image_id)
-        if row.status is not ImageStatus.READY:
+        if row.status not in SERVABLE:
             raise NotReady("Image not ready")
         signed = self._sign(row, purpose, expires_in)
         self._images.add_access(
@@ -215,7 +257,11 @@ class ImageService:
         return signed
 
     def _signed(self, row: Image, purpose: Purpose, ttl: int) -> SignedImage:
-        return SignedImage(image=row, url=self._sign(row, purpose, ttl))
+        url = self._sign(row, purpose, ttl)
+        if self._derived is None:
+            return SignedImage(image=row, url=url)
+        thumbnail, preview = self._derived.links(row, url.expires_at)
+        return SignedImage(image=row, url=url, thumbnail=thumbnail, preview=preview)
 
     def _sign(self, row: Image, purpose: Purpose, ttl: int) -> SignedUrl:
         # Whole seconds: the expiry travels in the URL as an integer and is reported the same.
@@ -247,7 +293,7 @@ class ImageService:
             raise BadSignature()
         row = self._images.get_by_key(key)
         path = self._blobs.local_path(key)
-        if row is None or row.status is not ImageStatus.READY or path is None:
+        if row is None or row.status not in SERVABLE or path is None:
             raise NotFound("Image not found")
         return Download(
             image=row,
@@ -270,6 +316,11 @@ class ImageService:
             self._blobs.delete(row.storage_key)
         except Exception:
             log.exception("image %s deleted but its blob %s was not", row.id, row.storage_key)
+        if self._derived is not None:
+            try:
+                self._derived.purge(row)
+            except Exception:
+                log.exception("image %s deleted but some of its derivatives were not", row.id)
 
     def _owned(self, owner: User, image_id: str) -> Image:
         row = self._images.get(owner.id, image_id) if keys.is_id(image_id) else None

@@ -11,7 +11,15 @@ _ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0
 _KEY_RE = re.compile(
     r"^(?P<owner>[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})/"
     r"(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})"
-    r"\.(?P<ext>jpg|png|gif|webp|avif)$"
+    r"\.(?P<ext>jpg|png|gif|webp|avif|heic|heif)$"
+)
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+DERIVED_ROOT = "derived"
+"""Derivatives live under a prefix of their own, so a repair pass can tell them from originals."""
+_DERIVED_RE = re.compile(
+    rf"^{DERIVED_ROOT}/(?P<owner>{_UUID})/(?P<id>{_UUID})/"
+    r"(?P<name>thumb|preview|w[1-9][0-9]{1,3})\.(?P<ext>webp|jpg|avif)$"
 )
 
 
@@ -58,3 +66,35 @@ def storage_key(owner_id: str, image_id: str, ext: str) -> str:
 def is_storage_key(key: str) -> bool:
     """Only keys of exactly our shape are ever used: no '..', no absolute paths, no separators."""
     return bool(_KEY_RE.fullmatch(key))
+
+
+def derived_key(owner_id: str, image_id: str, name: str, ext: str) -> str:
+    """``derived/{owner}/{image}/{name}.{ext}``: thumbnails, previews and width variants."""
+    key = f"{DERIVED_ROOT}/{owner_id}/{image_id}/{name}.{ext}"
+    if not is_derived_key(key):
+        raise ValueError(f"refusing to build a derived key from {owner_id!r}/{image_id!r}/{name!r}")
+    return key
+
+
+def derived_prefix(owner_id: str, image_id: str) -> str:
+    """Every derivative of one image, and nothing else, is under this prefix."""
+    if not (is_id(owner_id) and is_id(image_id)):
+        raise ValueError(f"refusing to build a derived prefix from {owner_id!r}/{image_id!r}")
+    return f"{DERIVED_ROOT}/{owner_id}/{image_id}/"
+
+
+def is_derived_key(key: str) -> bool:
+    return bool(_DERIVED_RE.fullmatch(key))
+
+
+def parse_derived_key(key: str) -> tuple[str, str, str, str] | None:
+    """(owner id, image id, name, ext) of a derived key, or None if it is not of our shape."""
+    found = _DERIVED_RE.fullmatch(key)
+    if found is None:
+        return None
+    return found["owner"], found["id"], found["name"], found["ext"]
+
+
+def is_blob_key(key: str) -> bool:
+    """What a blob store accepts: an original's key or a derivative's, nothing else."""
+    return is_storage_key(key) or is_derived_key(key)

@@ -1,24 +1,25 @@
 """What an uploaded file really is, decided from its bytes alone and without decoding pixels.
 
 Uploads are untrusted: the name, the extension and the client's Content-Type are ignored.
-``inspect`` sniffs magic numbers, lets Pillow parse only the header of that one format,
-checks the pixel count before anything costly, then walks the whole file's structure
-(``core.structure``) so truncated or padded-out files are refused too.
+``inspect`` sniffs magic numbers (JPEG, PNG, GIF, WebP, AVIF, HEIC/HEIF), lets Pillow parse
+only the header of that one format, checks the pixel count before anything costly, then walks
+the whole file's structure (``core.structure``, ``core.heif``) so truncated or padded-out files
+are refused too.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import struct
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+import pillow_heif
 from PIL import Image, features
 
-from pixvault.core import structure
+from pixvault.core import heif, structure
 from pixvault.core.errors import TooLarge, UnsupportedType
 from pixvault.core.models import MediaInfo
 
@@ -29,15 +30,19 @@ _TYPES: dict[str, tuple[str, str]] = {
     "GIF": ("image/gif", "gif"),
     "WEBP": ("image/webp", "webp"),
     "AVIF": ("image/avif", "avif"),
+    "HEIF": ("image/heic", "heic"),  # or image/heif by the major brand: heif.media_type
 }
 
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP") + (
-    ("AVIF",) if features.check("avif") else ()
+# The one side effect of importing this module: Pillow learns to open HEIF (pillow-heif's
+# plugin, libheif inside). Uploads still reach it only through ``inspect``'s checks.
+pillow_heif.register_heif_opener()
+
+ALLOWED_FORMATS: tuple[str, ...] = (
+    ("JPEG", "PNG", "GIF", "WEBP") + (("AVIF",) if features.check("avif") else ()) + ("HEIF",)
 )
 MAX_FRAMES = 1000
 
-_SNIFF_BYTES = 4096  # enough for any sane AVIF ``ftyp`` box
-_AVIF_BRANDS = (b"avif", b"avis")
+_SNIFF_BYTES = 4096  # enough for any sane AVIF or HEIF ``ftyp`` box
 _ORIENTATION = 0x0112
 _SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90°
 
@@ -47,12 +52,23 @@ _WALKERS: dict[str, Callable[[structure.Buffer], structure.Structure]] = {
     "GIF": lambda buf: structure.walk_gif(buf, max_frames=MAX_FRAMES),
     "WEBP": lambda buf: structure.walk_webp(buf, max_frames=MAX_FRAMES),
     "AVIF": structure.walk_avif,
+    "HEIF": heif.walk_heif,
 }
+# Walked *before* Pillow opens them: libheif reads the whole container on open, so it gets
+# only files whose boxes, item locations and image sizes already passed.
+_WALK_FIRST = frozenset({"HEIF"})
 
 
 def accepted_types() -> list[dict[str, str]]:
-    """MIME types and extensions this server accepts, for the UI's file picker."""
-    return [{"mime": _TYPES[f][0], "ext": _TYPES[f][1]} for f in ALLOWED_FORMATS]
+    """MIME types and extensions this server accepts, for the UI's file picker.
+
+    HEIF is listed twice: iPhones write ``.heic`` (image/heic), other cameras and converters
+    ``.heif`` (image/heif), and a picker filtering on one would hide the other.
+    """
+    types = [{"mime": _TYPES[f][0], "ext": _TYPES[f][1]} for f in ALLOWED_FORMATS]
+    if "HEIF" in ALLOWED_FORMATS:
+        types.append({"mime": "image/heif", "ext": "heif"})
+    return types
 
 
 def sniff(head: bytes) -> str | None:
@@ -65,12 +81,12 @@ def sniff(head: bytes) -> str | None:
         return "GIF"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
-    if head[4:8] == b"ftyp" and len(head) >= 16:
-        (size,) = struct.unpack_from(">I", head)
-        if 16 <= size <= len(head):
-            brands = [head[8:12]] + [head[i : i + 4] for i in range(16, size - 3, 4)]
-            if any(b in _AVIF_BRANDS for b in brands):
-                return "AVIF"
+    found = heif.brands(head)
+    if found is not None:
+        if any(b in heif.AVIF_BRANDS for b in found[1]):
+            return "AVIF"
+        if heif.is_heif(*found):
+            return "HEIF"
     return None
 
 
@@ -86,9 +102,10 @@ def inspect(path: Path, *, max_pixels: int) -> MediaInfo:
             raise UnsupportedType("empty file")
         # mmap: the walkers search and checksum the file in place instead of copying it.
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            fmt = sniff(buf[:_SNIFF_BYTES])
+            head = buf[:_SNIFF_BYTES]
+            fmt = sniff(head)
             if fmt is None:
-                raise UnsupportedType("not a JPEG, PNG, GIF, WebP or AVIF image")
+                raise UnsupportedType("not a JPEG, PNG, GIF, WebP, AVIF or HEIC image")
             if fmt not in ALLOWED_FORMATS:
                 raise UnsupportedType(f"{fmt} images are not supported on this server")
             if fmt == "WEBP":
@@ -96,16 +113,20 @@ def inspect(path: Path, *, max_pixels: int) -> MediaInfo:
                 size = structure.webp_header_size(buf[:30])
                 if size is not None:
                     _check_pixels(*size, max_pixels=max_pixels)
+            walked = _WALKERS[fmt](buf) if fmt in _WALK_FIRST else None
+            if walked is not None and walked.extent != (0, 0):
+                _check_pixels(*walked.extent, max_pixels=max_pixels)
             width, height, orientation = _read_header(f, fmt)
             _check_pixels(width, height, max_pixels=max_pixels)
-            walked = _WALKERS[fmt](buf)
+            if walked is None:
+                walked = _WALKERS[fmt](buf)
     if walked.extent[0] * walked.extent[1] > width * height:  # a frame reaches past the header size
         _check_pixels(*walked.extent, max_pixels=max_pixels)
     if walked.frames > MAX_FRAMES:
         raise TooLarge(f"Animation has too many frames (the limit is {MAX_FRAMES})")
     if orientation in _SWAPS_AXES:
         width, height = height, width
-    mime, ext = _TYPES[fmt]
+    mime, ext = heif.media_type(head) if fmt == "HEIF" else _TYPES[fmt]
     return MediaInfo(fmt, mime, ext, width, height, walked.frames)
 
 
@@ -130,7 +151,10 @@ def _read_header(f: IO[bytes], fmt: str) -> tuple[int, int, int]:
 
 def _orientation(im: Image.Image) -> int:
     """EXIF orientation, or 1. Only when EXIF is already in the header info: Pillow's PNG
-    ``getexif`` would otherwise decode the whole image looking for a late eXIf chunk."""
+    ``getexif`` would otherwise decode the whole image looking for a late eXIf chunk.
+
+    HEIF comes out as 1: its rotation is the ``irot``/``imir`` boxes, which libheif has already
+    applied to the size, and pillow-heif resets the EXIF tag so it is not applied twice."""
     if "exif" not in im.info:
         return 1
     try:

@@ -46,7 +46,8 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class PhotoMetadata:
-    """What a camera wrote about a photo (EXIF), as the owner sees it; never a position."""
+    """What a camera wrote about a photo (EXIF), as the owner sees it. A position only when the
+    server keeps positions in stored files (PIXVAULT_STRIP_METADATA=none): never otherwise."""
 
     camera_make: str | None = None
     camera_model: str | None = None
@@ -54,6 +55,8 @@ class PhotoMetadata:
     exposure: str | None = None  # e.g. "1/250"
     iso: int | None = None
     focal_length: float | None = None  # millimetres
+    latitude: float | None = None  # decimal degrees, north positive
+    longitude: float | None = None  # decimal degrees, east positive
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -124,6 +127,10 @@ class SignedUrl:
 class SignedImage:
     image: Image
     url: SignedUrl
+    # Links to the app's derivatives, signed with the same expiry as ``url``; None only where
+    # no derivative service is wired (core tests).
+    thumbnail: SignedUrl | None = None
+    preview: SignedUrl | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from pixvault.core.models import (
     ImageQuery,
     User,
 )
+from pixvault.core.pipeline.specs import RenderResult, RenderSpec
 
 ImagePage = tuple[list[Image], int]
 AccessPage = tuple[list[AccessEntry], int]
@@ -73,6 +74,11 @@ class BlobStore(Protocol):
 
     def local_path(self, key: str) -> Path | None:
         """Where the bytes are on this machine, if they are; None for remote stores."""
+        ...
+
+    def download_to(self, key: str, dest: Path) -> None:
+        """Copy the bytes to the local file ``dest`` (image workers read files); a missing
+        key is ``NotFound``."""
         ...
 
     def ping(self) -> None:
@@ -150,6 +156,14 @@ class ImageRepo(Protocol):
         transaction. Of two concurrent deletes exactly one gets the image (one refund)."""
         ...
 
+    def set_placeholder(self, image_id: str, placeholder: str) -> None:
+        """Store the image's ThumbHash (base64); a deleted image is not an error."""
+        ...
+
+    def mark_failed(self, image_id: str, reason: str) -> None:
+        """Status ``failed`` with the reason its owner sees: its pixels cannot be decoded."""
+        ...
+
     def add_access(self, entry: AccessEntry) -> None: ...
 
     def list_access(self, image_id: str, page: int, limit: int) -> AccessPage:
@@ -159,6 +173,29 @@ class ImageRepo(Protocol):
     def ping(self) -> None:
         """Raise ``Unavailable`` unless the database answers."""
         ...
+
+
+class ImageProcessor(Protocol):
+    """The pixel work (decode, orient, colour, resize, encode), kept out of the API process.
+
+    Untrusted pixels: an adapter runs them where a crash or a stall cannot take the API with it.
+    """
+
+    def render(
+        self, source: Path, specs: Sequence[RenderSpec], out: Sequence[Path]
+    ) -> RenderResult:
+        """Decode ``source`` once and write each spec's output to the matching ``out`` path.
+
+        Raises ``Undecodable`` when the pixels cannot be decoded (a fact about the image), and
+        ``Unavailable`` when the worker died twice (a fact about the machine: try again).
+        """
+        ...
+
+    def can_encode(self, fmt: str) -> bool:
+        """Whether ``fmt`` ("WEBP", "JPEG", "AVIF") can be written here."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

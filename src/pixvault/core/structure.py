@@ -36,7 +36,7 @@ class Structure:
     extent: tuple[int, int] = (0, 0)
 
 
-class _Steps:
+class Steps:
     """Caps loop iterations: a file made of millions of tiny blocks must not pin a CPU.
 
     Real files stay far below the cap: GIF data comes in sub-blocks of up to 255 bytes, so it
@@ -55,7 +55,7 @@ class _Steps:
             raise UnsupportedType(f"{self.what} has too many blocks")
 
 
-def _broken(what: str) -> UnsupportedType:
+def broken(what: str) -> UnsupportedType:
     return UnsupportedType(f"truncated or corrupt {what}")
 
 
@@ -68,14 +68,14 @@ def walk_jpeg(buf: Buffer) -> Structure:
     marker (progressive files have many scans); must reach EOI. Bytes after EOI are ignored."""
     n = len(buf)
     if buf[:2] != b"\xff\xd8":
-        raise _broken("JPEG")
+        raise broken("JPEG")
     pos = 2
-    steps = _Steps(n, "JPEG")
+    steps = Steps(n, "JPEG")
     while True:
         steps.tick()
         fill = _JPEG_FILL.match(buf, pos)
         if fill is None or fill.end() >= n:
-            raise _broken("JPEG")
+            raise broken("JPEG")
         marker = buf[fill.end()]
         pos = fill.end() + 1
         if marker == 0xD9:  # EOI
@@ -86,10 +86,10 @@ def walk_jpeg(buf: Buffer) -> Structure:
             pos = _jpeg_scan_end(buf, pos)
             continue
         if marker in (0x00, 0xD8) or pos + 2 > n:
-            raise _broken("JPEG")
+            raise broken("JPEG")
         (length,) = struct.unpack_from(">H", buf, pos)
         if length < 2 or pos + length > n:
-            raise _broken("JPEG")
+            raise broken("JPEG")
         pos += length
         if marker == 0xDA:  # SOS
             pos = _jpeg_scan_end(buf, pos)
@@ -98,7 +98,7 @@ def walk_jpeg(buf: Buffer) -> Structure:
 def _jpeg_scan_end(buf: Buffer, pos: int) -> int:
     found = _JPEG_SCAN_END.search(buf, pos)
     if found is None:
-        raise _broken("JPEG")
+        raise broken("JPEG")
     return found.start()
 
 
@@ -109,33 +109,33 @@ def walk_png(buf: Buffer, *, max_frames: int) -> Structure:
     """
     n = len(buf)
     if buf[:8] != PNG_SIGNATURE:
-        raise _broken("PNG")
+        raise broken("PNG")
     pos = 8
     frames = 1
     ext_w = ext_h = 0
     seen_idat = False
-    steps = _Steps(n, "PNG")
+    steps = Steps(n, "PNG")
     with memoryview(buf) as view:
         while True:
             steps.tick()
             if pos + 12 > n:
-                raise _broken("PNG")
+                raise broken("PNG")
             length, ctype = struct.unpack_from(">I4s", buf, pos)
             data = pos + 8
             end = data + length
             if length > _PNG_MAX_CHUNK or end + 4 > n:
-                raise _broken("PNG")
+                raise broken("PNG")
             # crc32 reads straight from the mapping: no copy even for a 50 MB IDAT.
             if zlib.crc32(view[pos + 4 : end]) != struct.unpack_from(">I", buf, end)[0]:
                 raise UnsupportedType("corrupt PNG: chunk checksum mismatch")
             if (pos == 8) != (ctype == b"IHDR") or (ctype == b"IHDR" and length != 13):
-                raise _broken("PNG")
+                raise broken("PNG")
             if ctype == b"IHDR":
                 ext_w, ext_h = struct.unpack_from(">II", buf, data)
             elif ctype == b"acTL" and length == 8:
                 (frames,) = struct.unpack_from(">I", buf, data)
                 if frames == 0:
-                    raise _broken("PNG")
+                    raise broken("PNG")
                 if frames > max_frames:
                     raise _too_many_frames(max_frames)
             elif ctype == b"fcTL" and length == 26:
@@ -145,7 +145,7 @@ def walk_png(buf: Buffer, *, max_frames: int) -> Structure:
                 seen_idat = True
             elif ctype == b"IEND":
                 if not seen_idat:
-                    raise _broken("PNG")
+                    raise broken("PNG")
                 return Structure(frames=frames, extent=(ext_w, ext_h))
             pos = end + 4
 
@@ -158,11 +158,11 @@ def walk_gif(buf: Buffer, *, max_frames: int) -> Structure:
     """
     n = len(buf)
     if n < 13 or buf[:6] not in (b"GIF87a", b"GIF89a"):
-        raise _broken("GIF")
+        raise broken("GIF")
     ext_w, ext_h, flags = struct.unpack_from("<HHB", buf, 6)
     pos = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
     frames = 0
-    steps = _Steps(n, "GIF", bytes_per_step=128)
+    steps = Steps(n, "GIF", bytes_per_step=128)
     while pos < n:
         steps.tick()
         block = buf[pos]
@@ -183,11 +183,11 @@ def walk_gif(buf: Buffer, *, max_frames: int) -> Structure:
                 raise _too_many_frames(max_frames)
             ext_w, ext_h = max(ext_w, x + w), max(ext_h, y + h)
         else:
-            raise _broken("GIF")
-    raise _broken("GIF")
+            raise broken("GIF")
+    raise broken("GIF")
 
 
-def _skip_sub_blocks(buf: Buffer, pos: int, steps: _Steps) -> int:
+def _skip_sub_blocks(buf: Buffer, pos: int, steps: Steps) -> int:
     n = len(buf)
     while pos < n:
         steps.tick()
@@ -196,25 +196,25 @@ def _skip_sub_blocks(buf: Buffer, pos: int, steps: _Steps) -> int:
         if size == 0:
             return pos
         pos += size
-    raise _broken("GIF")
+    raise broken("GIF")
 
 
-def _riff_chunks(buf: Buffer, start: int, end: int, steps: _Steps) -> list[tuple[bytes, int, int]]:
+def _riff_chunks(buf: Buffer, start: int, end: int, steps: Steps) -> list[tuple[bytes, int, int]]:
     """(fourcc, data start, data end) for chunks that exactly tile ``buf[start:end]``."""
     chunks: list[tuple[bytes, int, int]] = []
     pos = start
     while pos < end:
         steps.tick()
         if pos + 8 > end:
-            raise _broken("WebP")
+            raise broken("WebP")
         fourcc, size = struct.unpack_from("<4sI", buf, pos)
         data = pos + 8
         if data + size > end:
-            raise _broken("WebP")
+            raise broken("WebP")
         chunks.append((fourcc, data, data + size))
         pos = data + size + (size & 1)
     if pos != end:
-        raise _broken("WebP")
+        raise broken("WebP")
     return chunks
 
 
@@ -228,13 +228,13 @@ def walk_webp(buf: Buffer, *, max_frames: int) -> Structure:
     (VP8 / VP8L, at top level or inside every ANMF frame). Frames: ANMF count or 1."""
     n = len(buf)
     if n < 12 or buf[:4] != b"RIFF" or buf[8:12] != b"WEBP":
-        raise _broken("WebP")
+        raise broken("WebP")
     if struct.unpack_from("<I", buf, 4)[0] + 8 != n:
         raise UnsupportedType("truncated or corrupt WebP: RIFF size does not match file length")
     frames = 0
     has_bitstream = False
     ext_w = ext_h = 0
-    steps = _Steps(n, "WebP")
+    steps = Steps(n, "WebP")
     for fourcc, data, end in _riff_chunks(buf, 12, n, steps):
         if fourcc in (b"VP8 ", b"VP8L"):
             has_bitstream = True
@@ -242,10 +242,10 @@ def walk_webp(buf: Buffer, *, max_frames: int) -> Structure:
             ext_w, ext_h = 1 + _u24(buf, data + 4), 1 + _u24(buf, data + 7)
         elif fourcc == b"ANMF":
             if end - data < 16:
-                raise _broken("WebP")
+                raise broken("WebP")
             inner = {c for c, _, _ in _riff_chunks(buf, data + 16, end, steps)}
             if not inner & {b"VP8 ", b"VP8L"}:
-                raise _broken("WebP")
+                raise broken("WebP")
             frames += 1
             if frames > max_frames:
                 raise _too_many_frames(max_frames)
@@ -280,24 +280,24 @@ def walk_avif(buf: Buffer) -> Structure:
     n = len(buf)
     pos = 0
     types: list[bytes] = []
-    steps = _Steps(n, "AVIF")
+    steps = Steps(n, "AVIF")
     while pos < n:
         steps.tick()
         if pos + 8 > n:
-            raise _broken("AVIF")
+            raise broken("AVIF")
         size, btype = struct.unpack_from(">I4s", buf, pos)
         header = 8
         if size == 1:
             if pos + 16 > n:
-                raise _broken("AVIF")
+                raise broken("AVIF")
             (size,) = struct.unpack_from(">Q", buf, pos + 8)
             header = 16
         elif size == 0:
             size = n - pos
         if size < header or pos + size > n:
-            raise _broken("AVIF")
+            raise broken("AVIF")
         types.append(btype)
         pos += size
     if not types or types[0] != b"ftyp" or b"meta" not in types or b"mdat" not in types:
-        raise _broken("AVIF")
+        raise broken("AVIF")
     return Structure(frames=1)

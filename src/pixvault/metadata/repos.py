@@ -190,6 +190,20 @@ class SqlImageRepo:
             release_quota(conn, owner_id, image.size)
         return image
 
+    def set_placeholder(self, image_id: str, placeholder: str) -> None:
+        with transaction(self._engine, write=True) as conn:
+            conn.execute(
+                images.update().where(images.c.id == image_id).values(placeholder=placeholder)
+            )
+
+    def mark_failed(self, image_id: str, reason: str) -> None:
+        with transaction(self._engine, write=True) as conn:
+            conn.execute(
+                images.update()
+                .where(images.c.id == image_id)
+                .values(status=str(ImageStatus.FAILED), failure_reason=reason)
+            )
+
     def add_access(self, entry: AccessEntry) -> None:
         values = {
             "image_id": entry.image_id,

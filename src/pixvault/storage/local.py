@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -13,10 +14,11 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from pixvault.core import keys, signing
-from pixvault.core.errors import Unavailable
+from pixvault.core.errors import NotFound, Unavailable
 
 _CHUNK = 1024 * 1024
 _TMP_PREFIX = ".tmp-"
+_PREFIX_RE = re.compile(r"(?:[0-9a-z-]+/)*[0-9a-z.-]*")  # no "..": parts start with [0-9a-z-]
 
 
 class LocalBlobStore:
@@ -27,10 +29,12 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         # Keys are made by core.keys, so a bad one means a bug or tampering: refuse it outright
         # rather than let "../" or an absolute path reach the filesystem.
-        if not keys.is_storage_key(key):
+        if not keys.is_blob_key(key):
             raise ValueError(f"refusing storage key {key!r}")
         path = self.root / key
-        if path.resolve().parent.parent != self.root:
+        # Exactly as deep below the root as the key has parts: no link may lead elsewhere.
+        parents = path.resolve().parents
+        if len(parents) <= key.count("/") or parents[key.count("/")] != self.root:
             raise ValueError(f"refusing storage key {key!r}")
         return path
 
@@ -83,9 +87,14 @@ class LocalBlobStore:
         return self._path(key).is_file()
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
-        if not self.root.is_dir():
+        if not _PREFIX_RE.fullmatch(prefix):
+            raise ValueError(f"refusing key prefix {prefix!r}")
+        # Walk only the folder the prefix names: one image's derivatives must not cost a walk
+        # of the whole store.
+        top = self.root / prefix.rpartition("/")[0]
+        if not top.is_dir():
             return
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, _dirs, files in os.walk(top):
             for name in files:
                 key = Path(dirpath, name).relative_to(self.root).as_posix()
                 if key.startswith(prefix) and not name.startswith(_TMP_PREFIX):
@@ -106,6 +115,12 @@ class LocalBlobStore:
         sig = signing.sign(self._secret, key, exp, disposition)
         query = urlencode({"exp": exp, "disp": disposition, "sig": sig})
         return f"/files/{quote(key)}?{query}"
+
+    def download_to(self, key: str, dest: Path) -> None:
+        try:
+            shutil.copyfile(self._path(key), dest)
+        except FileNotFoundError:
+            raise NotFound("Image not found") from None
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)

@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pixvault.core import keys
-from pixvault.core.errors import Unavailable
+from pixvault.core.errors import NotFound, Unavailable
 from pixvault.core.names import content_disposition
 from pixvault.storage.sigv4 import (
     MAX_EXPIRES,
@@ -128,7 +128,7 @@ class S3BlobStore:
 
     def _name(self, key: str) -> str:
         # Keys are made by core.keys; anything else is a bug or tampering (same rule as local).
-        if not keys.is_storage_key(key):
+        if not keys.is_blob_key(key):
             raise ValueError(f"refusing storage key {key!r}")
         return self.prefix + key
 
@@ -190,6 +190,18 @@ class S3BlobStore:
                 for obj in page.get("Contents", []):
                     yield obj["Key"][strip:]
         except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc) from exc
+
+    def download_to(self, key: str, dest: Path) -> None:
+        """Copy the object to ``dest`` (for the image workers, which read local files)."""
+        name = self._name(key)
+        try:
+            self._client.download_file(self.bucket, name, str(dest), Config=_TRANSFER)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                raise NotFound("Image not found") from None
+            raise _translate(exc) from exc
+        except BotoCoreError as exc:
             raise _translate(exc) from exc
 
     def local_path(self, key: str) -> Path | None:

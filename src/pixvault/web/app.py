@@ -15,7 +15,7 @@ from pixvault.web import errors, openapi
 from pixvault.web.bodyguard import BodyGuardMiddleware
 from pixvault.web.deps import UPLOAD_LIMITER
 from pixvault.web.ratelimit import RateLimitMiddleware
-from pixvault.web.routes import auth, files, health, images, ui
+from pixvault.web.routes import auth, derived, files, health, images, ui
 from pixvault.web.security import SecurityHeadersMiddleware
 
 
@@ -35,7 +35,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     )
     app.state.container = container
     setattr(app.state, UPLOAD_LIMITER, CapacityLimiter(settings.max_concurrent_uploads))
-    routers = [module.router for module in (health, auth, images, files, ui)]
+    routers = [module.router for module in (health, auth, images, derived, files, ui)]
     routes = [route for router in routers for route in router.routes]
     errors.install(app, routes)
     for router in routers:

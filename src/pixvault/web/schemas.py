@@ -10,7 +10,14 @@ from pydantic.alias_generators import to_camel
 
 from pixvault.core.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD
 from pixvault.core.images import MAX_URL_TTL
-from pixvault.core.models import AccessEntry, Image, SignedImage, SignedUrl, User
+from pixvault.core.models import (
+    AccessEntry,
+    Image,
+    PhotoMetadata,
+    SignedImage,
+    SignedUrl,
+    User,
+)
 from pixvault.core.names import MAX_TAG_LENGTH, MAX_TAGS
 
 
@@ -111,6 +118,42 @@ class Checksums(Schema):
     sha256: str
 
 
+class Location(Schema):
+    latitude: float
+    longitude: float
+
+
+class PhotoOut(Schema):
+    """Camera metadata read from the upload's EXIF; null where the file has none. ``location``
+    only on a server that keeps positions (PIXVAULT_STRIP_METADATA=none)."""
+
+    camera_make: str | None = None
+    camera_model: str | None = None
+    taken_at: UtcTime | None = None
+    lens: str | None = None
+    exposure: str | None = Field(default=None, examples=["1/250"])
+    iso: int | None = None
+    focal_length: float | None = Field(default=None, description="millimetres")
+    location: Location | None = None
+
+    @classmethod
+    def of(cls, image: Image) -> PhotoOut:
+        photo = image.photo or PhotoMetadata()
+        where = None
+        if photo.latitude is not None and photo.longitude is not None:
+            where = Location(latitude=photo.latitude, longitude=photo.longitude)
+        return cls(
+            camera_make=photo.camera_make,
+            camera_model=photo.camera_model,
+            taken_at=image.taken_at,
+            lens=photo.lens,
+            exposure=photo.exposure,
+            iso=photo.iso,
+            focal_length=photo.focal_length,
+            location=where,
+        )
+
+
 class UploadedImage(Schema):
     id: str
     original_name: str
@@ -119,17 +162,35 @@ class UploadedImage(Schema):
     size: int
     content_type: str
     dimensions: Dimensions
+    thumbnail_url: str | None = Field(
+        default=None,
+        description="WebP, longest side 400 px; signed like `url`, with the same expiry",
+    )
+    preview_url: str | None = Field(
+        default=None,
+        description="WebP, longest side 1600 px (never larger than the original)",
+    )
+    upload_checksums: Checksums = Field(
+        description="of the bytes received; `checksums` (and `size`) describe the bytes stored, "
+        "which differ when metadata was stripped"
+    )
 
 
 class GalleryImage(UploadedImage):
     uploaded_at: UtcTime
     tags: list[str]
     is_public: bool
+    status: str = Field(description="`ready`, or `failed` when the pixels cannot be decoded")
+    failure_reason: str | None = None
+    placeholder: str | None = Field(
+        default=None, description="ThumbHash (base64) of the thumbnail: a blurred stand-in"
+    )
+    taken_at: UtcTime | None = None
 
 
 class ImageDetail(GalleryImage):
     checksums: Checksums
-    status: str
+    metadata: PhotoOut
 
 
 def _fields(image: Image, url: SignedUrl, base: str) -> dict[str, object]:
@@ -144,15 +205,33 @@ def _fields(image: Image, url: SignedUrl, base: str) -> dict[str, object]:
         "uploaded_at": image.uploaded_at,
         "tags": list(image.tags),
         "is_public": image.is_public,
+        "status": image.status.value,
+        "failure_reason": image.failure_reason,
+        "placeholder": image.placeholder,
+        "upload_checksums": Checksums(
+            md5=image.upload_md5 or image.md5, sha256=image.upload_sha256 or image.sha256
+        ),
+        "taken_at": image.taken_at,
+    }
+
+
+def _derived(item: SignedImage, base: str) -> dict[str, object]:
+    return {
+        "thumbnail_url": absolute(item.thumbnail.url, base) if item.thumbnail else None,
+        "preview_url": absolute(item.preview.url, base) if item.preview else None,
     }
 
 
 def uploaded(item: SignedImage, base: str) -> UploadedImage:
-    return UploadedImage.model_validate(_fields(item.image, item.url, base))
+    return UploadedImage.model_validate(
+        {**_fields(item.image, item.url, base), **_derived(item, base)}
+    )
 
 
 def gallery(item: SignedImage, base: str) -> GalleryImage:
-    return GalleryImage.model_validate(_fields(item.image, item.url, base))
+    return GalleryImage.model_validate(
+        {**_fields(item.image, item.url, base), **_derived(item, base)}
+    )
 
 
 def detail(item: SignedImage, base: str) -> ImageDetail:
@@ -160,8 +239,10 @@ def detail(item: SignedImage, base: str) -> ImageDetail:
     return ImageDetail.model_validate(
         {
             **_fields(img, item.url, base),
+            **_derived(item, base),
             "checksums": Checksums(md5=img.md5, sha256=img.sha256),
             "status": img.status.value,
+            "metadata": PhotoOut.of(img),
         }
     )
 

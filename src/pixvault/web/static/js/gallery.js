@@ -1,13 +1,21 @@
 // The gallery: one page of images at a time, with page, search and tags kept in the URL query
 // (shareable; back/forward replay it). Only the current page is in the DOM, so hundreds of
 // images cost nothing; cards are built with createElement/textContent.
+//
+// A card shows the image's thumbnail (WebP, 400 px: a few dozen KiB where the original may be
+// megabytes), with the ThumbHash placeholder decoded and painted under it at once, so the grid
+// has its colours before a single image byte arrives. There is no 2x candidate: the 800 px
+// variant needs the Bearer token (an <img> cannot send it), and the 1600 px preview would cost
+// several times the thumbnail on every high-density screen for a card about 200 px wide.
 
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
 import { formatBytes } from "./format.js";
 import { showSigned } from "./links.js";
 import { emptyText, pageStatus, parseQuery, queryUrl } from "./query.js";
+import { failureText, gallerySource, isFailed } from "./sources.js";
 import { splitTags } from "./tags.js";
+import { placeholderDataUrl } from "./thumbhash.js";
 import { toast } from "./toast.js";
 
 export const PAGE_SIZE = 24;
@@ -131,7 +139,9 @@ function render(state, total) {
 }
 
 function card(image) {
+  const source = gallerySource(image);
   const img = el("img", {
+    cls: "thumb-img",
     attrs: {
       alt: image.originalName,
       loading: "lazy",
@@ -140,7 +150,12 @@ function card(image) {
       height: image.dimensions.height,
     },
   });
-  showSigned(img, image.id, image.url, image.urlExpiresAt);
+  if (source) showSigned(img, image.id, source.url, image.urlExpiresAt, source.kind);
+  // Decorative (the real image carries the alt text); a data: URL, so it paints at once.
+  const blur = placeholderDataUrl(image.placeholder);
+  const placeholder = blur
+    ? el("img", { cls: "placeholder", attrs: { src: blur, alt: "", "aria-hidden": "true" } })
+    : null;
   const thumb = el(
     "button",
     {
@@ -148,8 +163,14 @@ function card(image) {
       attrs: { type: "button", title: image.originalName },
       on: { click: () => openHandler(image.id) },
     },
-    [img, el("span", { cls: "unavailable", text: "Image temporarily unavailable" })],
+    [placeholder, img, el("span", { cls: "unavailable", text: "Image temporarily unavailable" })],
   );
+  const failure = isFailed(image)
+    ? el("p", { cls: "card-failure" }, [
+        el("strong", { text: "Could not be processed: " }),
+        el("span", { cls: "card-failure-reason", text: failureText(image) }),
+      ])
+    : null;
   const tags = el(
     "ul",
     { cls: "card-tags", attrs: { "aria-label": "Tags" } },
@@ -171,8 +192,17 @@ function card(image) {
       text: `${formatBytes(image.size)} · ${image.dimensions.width}×${image.dimensions.height}`,
     }),
     image.isPublic ? el("span", { cls: "badge", text: "public" }) : null,
+    isFailed(image) ? el("span", { cls: "badge badge-failed", text: "failed" }) : null,
   ]);
-  return el("li", { cls: "card img-box", attrs: { "data-id": image.id } }, [thumb, meta, tags]);
+  let cls = isFailed(image) ? "card img-box is-failed" : "card img-box";
+  if (!source) cls += " is-unavailable"; // nothing a browser can show
+
+  return el("li", { cls, attrs: { "data-id": image.id, "data-status": image.status } }, [
+    thumb,
+    meta,
+    failure,
+    tags,
+  ]);
 }
 
 /** The images of the current page, for the viewer's ← →. */

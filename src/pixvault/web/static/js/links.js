@@ -1,6 +1,10 @@
-// Signed image URLs expire. Every <img> showing one is registered here: a failed load or an
-// expiry within 5 minutes asks the API for a fresh "view" URL and swaps it in. One refresh per
-// failure: if the fresh URL fails too, the image's box shows "Image temporarily unavailable".
+// Signed image URLs expire. Every <img> showing one is registered here with the field it came
+// from (`kind`: "url" for the original, "thumbnailUrl" or "previewUrl" for a derivative): a
+// failed load or an expiry within 5 minutes fetches a fresh link of that kind and swaps it in.
+// The original is re-signed with POST /presigned-url ("view"); derivatives come fresh with the
+// image's detail (GET /api/images/{id}), which signs all three without an access-log entry. One
+// refresh per failure: if the fresh URL fails too, the image's box shows "Image temporarily
+// unavailable".
 
 import { api } from "./api.js";
 import { isDue } from "./expiry.js";
@@ -8,7 +12,7 @@ import { toast } from "./toast.js";
 
 const CHECK_EVERY_MS = 30 * 1000;
 
-const states = new WeakMap(); // img -> { id, expiresAt, retried, pending, lastRefresh }
+const states = new WeakMap(); // img -> { id, kind, expiresAt, retried, pending, lastRefresh }
 const live = new Set(); // imgs to check for expiry; dropped once detached from the page
 
 function box(img) {
@@ -38,14 +42,18 @@ function onError(event) {
   refresh(img);
 }
 
-/** Show `url` (valid until `expiresAt`, ISO) for image `id` in `img`, and keep it fresh. */
-export function showSigned(img, id, url, expiresAt) {
+/**
+ * Show `url` (valid until `expiresAt`, ISO) for image `id` in `img`, and keep it fresh. `kind`
+ * names the image field the link came from: "url", "thumbnailUrl" or "previewUrl".
+ */
+export function showSigned(img, id, url, expiresAt, kind = "url") {
   if (!states.has(img)) {
     img.addEventListener("load", onLoad);
     img.addEventListener("error", onError);
   }
   states.set(img, {
     id,
+    kind,
     expiresAt: Date.parse(expiresAt) || 0,
     retried: false,
     pending: null,
@@ -64,18 +72,28 @@ export function forget(img) {
   setUnavailable(img, false);
 }
 
-/** Ask for a fresh view URL for `img`; concurrent calls share one request. */
+/** A fresh { url, expiresAt } of the kind `state` shows. */
+async function freshLink({ id, kind }) {
+  if (kind === "url") return api.presign(id, "view");
+  const { image } = await api.getImage(id);
+  return { url: image[kind] || null, expiresAt: image.urlExpiresAt };
+}
+
+/** Ask for a fresh link for `img`; concurrent calls share one request. */
 export function refresh(img) {
   const state = states.get(img);
   if (!state) return Promise.resolve();
   if (state.pending) return state.pending;
   state.lastRefresh = Date.now();
-  state.pending = api
-    .presign(state.id, "view")
-    .then((body) => {
+  state.pending = freshLink(state)
+    .then((link) => {
       if (states.get(img) !== state) return; // the img shows another image by now
-      state.expiresAt = Date.parse(body.expiresAt) || 0;
-      img.src = body.url;
+      if (!link.url) {
+        setUnavailable(img, true);
+        return;
+      }
+      state.expiresAt = Date.parse(link.expiresAt) || 0;
+      img.src = link.url;
     })
     .catch((error) => {
       if (states.get(img) !== state) return;

@@ -1,6 +1,11 @@
 // The viewer: a modal <dialog> showing one image large, with its details from
 // GET /api/images/{id}; edit tags, toggle public, download, delete. Esc closes (native dialog
 // behaviour), ← → move between the images of the current gallery page.
+//
+// It shows the preview (`previewUrl`, WebP, 1600 px); the original is fetched only when asked
+// for: "View original" (a toggle button; a click on the picture does the same) shows it at full
+// size in a scrollable stage, and Download saves it. HEIC/HEIF originals, which browsers cannot
+// decode, and images whose pixels failed to decode are offered as a download only.
 
 import { api } from "./api.js";
 import { chipsInput } from "./chips.js";
@@ -8,6 +13,7 @@ import { confirmDialog, trapFocus } from "./dialogs.js";
 import { $, el } from "./dom.js";
 import { formatBytes, formatDate } from "./format.js";
 import { forget, showSigned } from "./links.js";
+import { canShowOriginal, failureText, isFailed, viewerSource } from "./sources.js";
 import { toast } from "./toast.js";
 
 let dialog;
@@ -19,6 +25,7 @@ let index = 0;
 let current = null; // the image shown (list item, then the full detail)
 let seq = 0; // only the newest detail request may fill the panel
 let opener = null;
+let zoomed = false; // showing the original at full size
 
 export function initViewer({ tagRules, items, focusAfterClose, onChanged, onDeleted }) {
   getItems = items;
@@ -37,10 +44,19 @@ export function initViewer({ tagRules, items, focusAfterClose, onChanged, onDele
   $("viewer-next").addEventListener("click", () => move(1));
   $("viewer-public").addEventListener("change", savePublic);
   $("viewer-download").addEventListener("click", download);
+  $("viewer-zoom").addEventListener("click", toggleZoom);
+  img.addEventListener("click", toggleZoom);
+  img.addEventListener("load", () => {
+    if (!zoomed) return;
+    const stage = $("viewer-figure"); // start in the middle of the original
+    stage.scrollLeft = (stage.scrollWidth - stage.clientWidth) / 2;
+    stage.scrollTop = (stage.scrollHeight - stage.clientHeight) / 2;
+  });
   $("viewer-delete").addEventListener("click", remove);
   dialog.addEventListener("keydown", (event) => {
     const typing = event.target instanceof HTMLInputElement && event.target.type === "text";
     if (typing || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (zoomed && event.target === $("viewer-figure")) return; // arrows scroll the original
     if (event.key === "ArrowLeft") {
       event.preventDefault();
       move(-1);
@@ -55,6 +71,7 @@ export function initViewer({ tagRules, items, focusAfterClose, onChanged, onDele
   });
   dialog.addEventListener("close", () => {
     seq += 1;
+    setZoom(false);
     forget(img);
     const shown = current ? current.id : null;
     current = null;
@@ -99,7 +116,8 @@ function show(at) {
   $("viewer-next").disabled = at >= list.length - 1;
   fill(current);
   img.alt = current.originalName;
-  showSigned(img, current.id, current.url, current.urlExpiresAt);
+  setZoom(false);
+  showPicture();
   api
     .getImage(current.id)
     .then((body) => {
@@ -110,6 +128,38 @@ function show(at) {
     .catch((error) => {
       if (mine === seq) $("viewer-error").textContent = error.message;
     });
+}
+
+/** Put the preview (or, zoomed, the original) of the current image in the stage. */
+function showPicture() {
+  const source = viewerSource(current, zoomed);
+  if (source) {
+    showSigned(img, current.id, source.url, current.urlExpiresAt, source.kind);
+  } else {
+    forget(img);
+    $("viewer-figure").classList.add("is-unavailable");
+  }
+}
+
+function setZoom(on) {
+  zoomed = on;
+  const stage = $("viewer-figure");
+  stage.classList.toggle("is-zoomed", on);
+  $("viewer-zoom").setAttribute("aria-pressed", String(on));
+  if (on) {
+    // Focusable while zoomed, so the keyboard can scroll the original.
+    stage.setAttribute("tabindex", "0");
+    stage.setAttribute("aria-label", "Original image at full size, scrollable");
+  } else {
+    stage.removeAttribute("tabindex");
+    stage.removeAttribute("aria-label");
+  }
+}
+
+function toggleZoom() {
+  if (!current || !canShowOriginal(current)) return;
+  setZoom(!zoomed);
+  showPicture();
 }
 
 function fact(term, value, cls) {
@@ -130,7 +180,21 @@ function fill(image) {
       ...fact("MD5", image.checksums.md5, "mono"),
     );
   }
+  if (isFailed(image)) facts.push(...fact("Status", `Failed: ${failureText(image)}`, "failed"));
   $("viewer-facts").replaceChildren(...facts);
+  const viewable = canShowOriginal(image);
+  $("viewer-zoom").hidden = !viewable;
+  $("viewer-figure").classList.toggle("can-zoom", viewable);
+  const note = $("viewer-note");
+  note.hidden = viewable;
+  if (isFailed(image)) {
+    note.textContent =
+      "The server could not read this image's pixels. Download the original, or delete it.";
+  } else if (!viewable) {
+    note.textContent =
+      `Browsers cannot show ${image.contentType} originals: this is a preview. ` +
+      "Download saves the original.";
+  }
   tagsInput.set(image.tags);
   $("viewer-public").checked = Boolean(image.isPublic);
 }

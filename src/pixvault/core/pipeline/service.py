@@ -1,0 +1,260 @@
+"""DerivativeService: thumbnails, previews and width variants, made off the request path.
+
+After an upload the service renders the thumbnail and the preview in the background (the
+upload never waits). A link that finds its derivative missing (not made yet, lost, or a crash
+in between) makes it on demand, once per process however many ask at the same time, so
+correctness needs no job queue: the worst a crash leaves is a derivative made a little later.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import logging
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlencode
+
+from PIL import Image as PilImage
+
+from pixvault.core import keys, signing
+from pixvault.core.errors import BadSignature, InvalidInput, NotFound
+from pixvault.core.models import Image, ImageStatus, SignedUrl, User
+from pixvault.core.pipeline import specs
+from pixvault.core.pipeline.flight import SingleFlight
+from pixvault.core.pipeline.specs import RenderSpec, Undecodable
+from pixvault.core.ports import BlobStore, Clock, ImageProcessor, ImageRepo
+
+log = logging.getLogger(__name__)
+
+REDIRECT_TTL = 600
+"""Seconds a store link handed out by a redirect lives: short, it is made per request."""
+VARIANT_MAX_AGE = 300
+MAX_REASON = 500  # the failure_reason column
+
+
+@cache
+def unavailable_webp() -> bytes:
+    """The neutral placeholder served for an image whose pixels cannot be decoded."""
+    out = io.BytesIO()
+    PilImage.new("RGB", (64, 64), (205, 205, 205)).save(out, "WEBP", lossless=True)
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """How to answer a derivative request: exactly one of ``path`` (a local file to send),
+    ``url`` (redirect to the store) or ``data`` (the neutral placeholder) is set."""
+
+    content_type: str
+    max_age: int
+    path: Path | None = None
+    url: str | None = None
+    data: bytes | None = None
+
+
+class DerivativeService:
+    def __init__(
+        self,
+        *,
+        images: ImageRepo,
+        blobs: BlobStore,
+        processor: ImageProcessor,
+        clock: Clock,
+        url_secret: bytes,
+        work_dir: Path,
+        background_workers: int,
+    ) -> None:
+        self._images = images
+        self._blobs = blobs
+        self._processor = processor
+        self._clock = clock
+        self._secret = url_secret
+        self._work_dir = work_dir
+        self._flights = SingleFlight()
+        self._background = ThreadPoolExecutor(background_workers, thread_name_prefix="derive")
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self.renders: collections.Counter[str] = collections.Counter()
+        """Renders per derived key: for metrics, and for tests that a derivative is made once."""
+
+    # --- links --------------------------------------------------------------------------------
+
+    def links(self, row: Image, expires_at: datetime) -> tuple[SignedUrl, SignedUrl]:
+        """Thumbnail and preview links, valid from the moment of upload (made on first fetch
+        if the background job has not finished): paths on this app, whatever the store."""
+        thumb = self._link(self._key(row, specs.THUMB_SPEC), expires_at)
+        preview = self._link(self._key(row, specs.PREVIEW_SPEC), expires_at)
+        return SignedUrl(thumb, expires_at), SignedUrl(preview, expires_at)
+
+    def _link(self, key: str, expires_at: datetime) -> str:
+        exp = int(expires_at.timestamp())
+        # The same HMAC as the local store's links; a derived key never looks like an
+        # original's, so a signature for one cannot open the other.
+        sig = signing.sign(self._secret, key, exp, "inline")
+        return f"/{key}?{urlencode({'exp': exp, 'sig': sig})}"
+
+    @staticmethod
+    def _key(row: Image, spec: RenderSpec) -> str:
+        return keys.derived_key(row.owner_id, row.id, spec.name, spec.ext)
+
+    # --- background ---------------------------------------------------------------------------
+
+    def schedule(self, rows: Sequence[Image]) -> None:
+        """Make each image's thumbnail and preview soon, in the background (never waited for)."""
+        for row in rows:
+            future = self._background.submit(self._make_both, row)
+            with self._lock:
+                self._pending.add(future)
+            future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _make_both(self, row: Image) -> None:
+        wanted = (specs.THUMB_SPEC, specs.PREVIEW_SPEC)
+        try:
+            self._flights.run(
+                [self._key(row, s) for s in wanted], lambda: self._render(row, wanted)
+            )
+        except Undecodable:
+            pass  # the row says so now
+        except Exception:
+            # Not fatal: the first fetch of each link makes what is missing.
+            log.exception("derivatives of image %s were not made in the background", row.id)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for background work queued so far; False if some is still running."""
+        with self._lock:
+            pending = list(self._pending)
+        return not wait(pending, timeout).not_done
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def open_link(self, key: str, expires: str, signature: str) -> Served:
+        """Verify a thumbnail/preview link, make the derivative if missing, say how to serve it."""
+        parsed = keys.parse_derived_key(key)
+        if parsed is None or not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
+            raise BadSignature()
+        exp = int(expires)
+        if not signing.verify(self._secret, key, exp, "inline", signature):
+            raise BadSignature()
+        now = self._clock.now()
+        if exp <= now.timestamp():
+            raise BadSignature()
+        owner_id, image_id, name, ext = parsed
+        spec = specs.spec_for(name, ext)
+        row = self._images.get(owner_id, image_id)
+        if row is None or spec is None:
+            raise NotFound("Image not found")
+        max_age = max(0, math.floor(exp - now.timestamp()))
+        return self._serve(row, spec, max_age, min(exp, int(now.timestamp()) + REDIRECT_TTL))
+
+    def variant(
+        self, owner: User, image_id: str, width: int, fmt: str | None, accept: str
+    ) -> Served:
+        """The owner's image ``width`` pixels wide (never enlarged), in ``fmt`` or the best
+        format the ``Accept`` header allows."""
+        if width not in specs.VARIANT_WIDTHS:
+            allowed = ", ".join(map(str, specs.VARIANT_WIDTHS))
+            raise InvalidInput(f"w must be one of {allowed}")
+        chosen = fmt.upper() if fmt else None
+        if chosen is not None and chosen not in specs.FORMATS:
+            raise InvalidInput("format must be webp, jpeg or avif")
+        if chosen is not None and not self._processor.can_encode(chosen):
+            raise InvalidInput(f"{fmt} is not supported by this server")
+        if chosen is None:
+            chosen = specs.negotiate(accept, avif=self._processor.can_encode("AVIF"))
+        row = self._images.get(owner.id, image_id) if keys.is_id(image_id) else None
+        if row is None:
+            raise NotFound("Image not found")
+        expires = int(self._clock.now().timestamp()) + REDIRECT_TTL
+        return self._serve(row, specs.variant_spec(width, chosen), VARIANT_MAX_AGE, expires)
+
+    def _serve(self, row: Image, spec: RenderSpec, max_age: int, url_expires: int) -> Served:
+        if row.status is ImageStatus.FAILED:
+            return Served("image/webp", max_age, data=unavailable_webp())
+        key = self._key(row, spec)
+        try:
+            if not self._blobs.exists(key):
+                self._flights.run([key], lambda: self._render(row, [spec]))
+        except Undecodable:
+            return Served("image/webp", max_age, data=unavailable_webp())
+        path = self._blobs.local_path(key)
+        if path is not None:
+            return Served(spec.content_type, max_age, path=path)
+        url = self._blobs.presign(
+            key,
+            expires_at=datetime.fromtimestamp(url_expires, UTC),
+            content_type=spec.content_type,
+            disposition="inline",
+            filename=f"{spec.name}.{spec.ext}",
+            public=row.is_public,
+        )
+        # A cached redirect must not outlive the store link it points at.
+        left = url_expires - int(self._clock.now().timestamp()) - 60
+        return Served(spec.content_type, max(0, min(max_age, left)), url=url)
+
+    # --- rendering ----------------------------------------------------------------------------
+
+    def _render(self, row: Image, wanted: Sequence[RenderSpec]) -> None:
+        """Render, store, record; an undecodable image is marked failed (and re-raised)."""
+        with self._temp_files(len(wanted) + 1) as temps:
+            source = self._blobs.local_path(row.storage_key)
+            if source is None:
+                source = temps[-1]
+                self._blobs.download_to(row.storage_key, source)
+            try:
+                result = self._processor.render(source, wanted, temps[: len(wanted)])
+            except Undecodable as exc:
+                log.warning("image %s cannot be decoded: %s", row.id, exc.reason)
+                self._images.mark_failed(row.id, exc.reason[:MAX_REASON])
+                raise
+            if result.placeholder is not None:
+                # Before the thumbnail is stored: a crash in between re-renders it (and this).
+                self._images.set_placeholder(row.id, result.placeholder)
+            for spec, path, made in zip(wanted, temps, result.outputs, strict=False):
+                key = self._key(row, spec)
+                with self._lock:
+                    self.renders[key] += 1
+                self._blobs.put(key, path, size=made.size, content_type=spec.content_type)
+        # Deleted while we rendered? Its delete may have purged before our puts landed.
+        if self._images.get(row.owner_id, row.id) is None:
+            self.purge(row)
+
+    @contextlib.contextmanager
+    def _temp_files(self, count: int) -> Iterator[list[Path]]:
+        """Files in the spool folder (a crash leaves them to the next start's sweep)."""
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        made: list[Path] = []
+        try:
+            for _ in range(count):
+                fd, name = tempfile.mkstemp(dir=self._work_dir, prefix="derive-")
+                os.close(fd)
+                made.append(Path(name))
+            yield made
+        finally:
+            for path in made:
+                path.unlink(missing_ok=True)
+
+    # --- delete -------------------------------------------------------------------------------
+
+    def purge(self, row: Image) -> None:
+        """Delete every derivative of ``row`` (best effort: after its row is gone)."""
+        prefix = keys.derived_prefix(row.owner_id, row.id)
+        for key in list(self._blobs.iter_keys(prefix)):
+            self._blobs.delete(key)
+
+    def close(self) -> None:
+        """Stop background work: queued jobs are dropped (their links make them on demand)."""
+        self._background.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,202 @@
+"""HEIF/HEIC and AVIF: metadata are items (``Exif``, and ``mime`` items of XMP) that ``iloc``
+places somewhere in the file, usually inside ``mdat``.
+
+Every edit here keeps each item's length, so no ``iloc`` offset, box size or ``mdat`` position
+moves: the GPS IFD is cut out inside the TIFF in place (``tiff.remove_gps``), a TIFF that
+cannot be edited safely becomes an empty one padded with zeros, and an XMP packet to drop
+becomes an empty packet padded with spaces. Items split over several extents are edited as one
+run of bytes and written back extent by extent.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from pixvault.core.privacy.blocks import (
+    Edits,
+    StripMode,
+    blank_xmp,
+    broken,
+    plan_exif,
+    xmp_has_gps,
+)
+
+_XMP_TYPES = (b"application/rdf+xml", b"text/xml", b"application/xml")
+_MAX_ITEMS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Box:
+    type: bytes
+    body: int  # after the header
+    end: int
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[_Box]:
+    found: list[_Box] = []
+    pos = start
+    while pos < end and len(found) < _MAX_ITEMS:
+        if pos + 8 > end:
+            raise broken("HEIF")
+        size, btype = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1:
+            if pos + 16 > end:
+                raise broken("HEIF")
+            (size,) = struct.unpack_from(">Q", data, pos + 8)
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            raise broken("HEIF")
+        found.append(_Box(btype, pos + header, pos + size))
+        pos += size
+    return found
+
+
+def _child(boxes: list[_Box], btype: bytes) -> _Box | None:
+    return next((b for b in boxes if b.type == btype), None)
+
+
+def _uint(data: bytes, pos: int, size: int, end: int) -> int:
+    if size == 0:
+        return 0
+    if size not in (4, 8) or pos + size > end:
+        raise broken("HEIF")
+    return int(struct.unpack_from(">I" if size == 4 else ">Q", data, pos)[0])
+
+
+def _item_types(data: bytes, iinf: _Box) -> dict[int, bytes]:
+    """item ID -> "Exif", "xmp" (an XMP mime item) or another type name."""
+    version = data[iinf.body] if iinf.body < iinf.end else 0
+    first = iinf.body + 4 + (2 if version == 0 else 4)
+    types: dict[int, bytes] = {}
+    for infe in _boxes(data, first, iinf.end):
+        if infe.type != b"infe" or infe.end - infe.body < 12 or data[infe.body] < 2:
+            continue  # infe versions 0/1 predate item types: never EXIF or XMP
+        pos = infe.body + 4
+        if data[infe.body] == 2:
+            (item_id,) = struct.unpack_from(">H", data, pos)
+            pos += 2
+        else:
+            (item_id,) = struct.unpack_from(">I", data, pos)
+            pos += 4
+        item_type = data[pos + 2 : pos + 6]
+        if item_type == b"mime":
+            name_end = data.find(b"\x00", pos + 6, infe.end)
+            mime_end = data.find(b"\x00", name_end + 1, infe.end) if name_end >= 0 else -1
+            mime = data[name_end + 1 : mime_end if mime_end >= 0 else infe.end]
+            item_type = b"xmp" if mime.strip().lower() in _XMP_TYPES else b"mime"
+        types[item_id] = item_type
+    return types
+
+
+def _locations(data: bytes, iloc: _Box, idat: _Box | None) -> dict[int, list[tuple[int, int]]]:
+    """item ID -> absolute (start, end) of each extent, checked to lie inside the file."""
+    end = iloc.end
+    version = data[iloc.body]
+    if version > 2 or iloc.body + 8 > end:
+        raise broken("HEIF")
+    sizes, more = data[iloc.body + 4], data[iloc.body + 5]
+    off_size, len_size, base_size = sizes >> 4, sizes & 15, more >> 4
+    idx_size = more & 15 if version else 0
+    pos = iloc.body + 6
+    count = _uint(data, pos, 4, end) if version == 2 else struct.unpack_from(">H", data, pos)[0]
+    pos += 4 if version == 2 else 2
+    found: dict[int, list[tuple[int, int]]] = {}
+    for _ in range(min(count, _MAX_ITEMS)):
+        item_id = _uint(data, pos, 4, end) if version == 2 else _u16(data, pos, end)
+        pos += 4 if version == 2 else 2
+        method = _u16(data, pos, end) & 15 if version else 0
+        pos += 2 if version else 0
+        base = _uint(data, pos + 2, base_size, end)  # after data_reference_index
+        extents = _u16(data, pos + 2 + base_size, end)
+        pos += 4 + base_size
+        spans = []
+        for _ in range(extents):
+            offset = _uint(data, pos + idx_size, off_size, end)
+            length = _uint(data, pos + idx_size + off_size, len_size, end)
+            pos += idx_size + off_size + len_size
+            spans.append((offset, length))
+        found[item_id] = _absolute(data, method, base, spans, idat)
+    return found
+
+
+def _u16(data: bytes, pos: int, end: int) -> int:
+    if pos + 2 > end:
+        raise broken("HEIF")
+    return int(struct.unpack_from(">H", data, pos)[0])
+
+
+def _absolute(
+    data: bytes, method: int, base: int, spans: list[tuple[int, int]], idat: _Box | None
+) -> list[tuple[int, int]]:
+    """Extents as file offsets. Method 2 (data built from other items) and length 0 ("to the
+    end") are refused for any item: they cannot be edited in place with certainty."""
+    if method == 1:
+        if idat is None:
+            raise broken("HEIF")
+        origin, limit = idat.body, idat.end
+    elif method == 0:
+        origin, limit = 0, len(data)
+    else:
+        return []  # only looked at for metadata items, checked there
+    out = []
+    for offset, length in spans:
+        start = origin + base + offset
+        if length == 0 or start + length > limit:
+            return [(-1, -1)]
+        out.append((start, start + length))
+    return out
+
+
+def strip(data: bytes, mode: StripMode) -> Edits:
+    edits = Edits(len(data))
+    top = _boxes(data, 0, len(data))
+    meta = _child(top, b"meta")
+    if meta is None:
+        return edits
+    inner = _boxes(data, meta.body + 4, meta.end)  # meta is a full box: skip version + flags
+    iinf, iloc = _child(inner, b"iinf"), _child(inner, b"iloc")
+    if iinf is None or iloc is None:
+        return edits
+    types = _item_types(data, iinf)
+    wanted = {i: t for i, t in types.items() if t in (b"Exif", b"xmp")}
+    if not wanted:
+        return edits
+    places = _locations(data, iloc, _child(inner, b"idat"))
+    for item_id in sorted(wanted):
+        spans = places.get(item_id, [])
+        if not spans or spans == [(-1, -1)]:
+            raise broken("HEIF item")
+        content = b"".join(data[s:e] for s, e in spans)
+        new = _rewrite(content, wanted[item_id], mode, edits)
+        if new is None:
+            continue
+        pos = 0
+        for start, end in spans:
+            edits.replace(start, end, new[pos : pos + end - start])
+            pos += end - start
+    return edits
+
+
+def _rewrite(content: bytes, kind: bytes, mode: StripMode, edits: Edits) -> bytes | None:
+    """The item's new bytes (same length), or None to leave it as received."""
+    if kind == b"xmp":
+        if mode is StripMode.ALL or (mode is StripMode.GPS and xmp_has_gps(content)):
+            return blank_xmp(len(content))
+        return None
+    # Exif item: a 4-byte offset to the TIFF header (after e.g. "Exif\0\0"), then the TIFF.
+    if len(content) < 4:
+        return None if mode is StripMode.NONE else bytes(len(content))
+    start = 4 + int.from_bytes(content[:4], "big")
+    if start > len(content):
+        return None if mode is StripMode.NONE else bytes(len(content))
+    raw = content[start:]
+    if edits.exif is None:
+        edits.exif = raw
+    plan = plan_exif(raw, mode, same_length=True)
+    if plan.keep or plan.new is None:
+        return None
+    return content[:start] + plan.new

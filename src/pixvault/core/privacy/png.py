@@ -1,0 +1,121 @@
+"""PNG: metadata lives in eXIf and the text chunks (tEXt, zTXt, iTXt); rewrite those chunks only.
+
+A rewritten chunk gets a fresh CRC; every other chunk (IDAT, iCCP, ...) is copied as received.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+from pixvault.core.privacy import tiff
+from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_gps
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TEXT = (b"tEXt", b"zTXt", b"iTXt")
+# Keywords naming a place (GPSLatitude, Location, geo:lat, ...): gone in mode gps.
+_PLACE = re.compile(rb"gps|locat|latitude|longitude|geo|coordinates|position", re.IGNORECASE)
+# ImageMagick's hex dump of a whole EXIF (or APP1) block, which Pillow also reads as EXIF.
+_RAW_EXIF = re.compile(rb"Raw profile type (exif|app1)\Z", re.IGNORECASE)
+_FRAME_DATA = (b"fdAT",)  # APNG pixels: never searched
+_MAX_TEXT = 1 << 20  # inflate at most this much to look inside a compressed chunk
+
+
+def _chunk(ctype: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
+
+
+def strip(data: bytes, mode: StripMode) -> Edits:
+    edits = Edits(len(data))
+    if not data.startswith(_SIGNATURE):
+        raise broken("PNG")
+    pos, budget = len(_SIGNATURE), 20_000 + len(data) // 512
+    while budget:
+        budget -= 1
+        if pos + 12 > len(data):
+            raise broken("PNG")
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        body, end = pos + 8, pos + 12 + length
+        if end > len(data):
+            raise broken("PNG")
+        if ctype == b"eXIf":
+            _exif(data, pos, body, end - 4, mode, edits)
+        elif ctype in _TEXT and mode is not StripMode.NONE:
+            if mode is StripMode.ALL or _has_place(ctype, data[body : end - 4]):
+                edits.replace(pos, end)
+        elif ctype == b"IEND":
+            return edits
+        elif mode is StripMode.GPS and _stray_gps(ctype, data[body : end - 4]):
+            edits.replace(pos, end)
+        pos = end
+    raise broken("PNG")
+
+
+def _stray_gps(ctype: bytes, body: bytes) -> bool:
+    """XMP with a position in an unknown ancillary chunk (lower-case first letter)."""
+    return ctype[0] >= 0x61 and ctype not in _FRAME_DATA and xmp_has_gps(body)
+
+
+def _exif(data: bytes, pos: int, body: int, end: int, mode: StripMode, edits: Edits) -> None:
+    raw = data[body:end]
+    if edits.exif is None:
+        edits.exif = raw
+    plan = plan_exif(raw, mode, same_length=False)
+    if not plan.keep:
+        edits.replace(pos, end + 4, b"" if plan.new is None else _chunk(b"eXIf", plan.new))
+
+
+def _has_place(ctype: bytes, body: bytes) -> bool:
+    """Mode gps: a location keyword, XMP with a GPS property, or a raw EXIF profile with a GPS
+    IFD. What cannot be read (bad compression, too big to inflate) counts as a place."""
+    keyword, sep, rest = body.partition(b"\x00")
+    if not sep or _PLACE.search(keyword):
+        return True
+    try:
+        text = _text(ctype, rest)
+    except (ValueError, zlib.error):
+        return True
+    if xmp_has_gps(text):
+        return True
+    if _RAW_EXIF.match(keyword):
+        return _raw_profile_has_gps(text)
+    return False
+
+
+def _text(ctype: bytes, rest: bytes) -> bytes:
+    if ctype == b"tEXt":
+        return rest
+    if ctype == b"zTXt":
+        return _inflate(rest[1:])
+    # iTXt: compression flag, method, language tag \0, translated keyword \0, text
+    if len(rest) < 2:
+        raise ValueError("short iTXt")
+    flag, tail = rest[0], rest[2:]
+    parts = tail.split(b"\x00", 2)
+    if len(parts) != 3:
+        raise ValueError("short iTXt")
+    return _inflate(parts[2]) if flag else parts[2]
+
+
+def _inflate(packed: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(packed, _MAX_TEXT)
+    if inflater.unconsumed_tail:
+        raise ValueError("text too large to check")
+    return text
+
+
+def _raw_profile_has_gps(text: bytes) -> bool:
+    """``\\nexif\\n   LENGTH\\nHEX...``: decode and look for a GPS IFD (broken counts as yes)."""
+    lines = text.strip().split(b"\n")
+    try:
+        blob = bytes.fromhex(b"".join(lines[2:]).decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return True
+    start = blob.find(b"II*\x00")
+    start = blob.find(b"MM\x00*") if start < 0 else start
+    try:
+        return tiff.has_gps(blob[max(start, 0) :])
+    except tiff.BadTiff:
+        return True

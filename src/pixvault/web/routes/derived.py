@@ -1,0 +1,109 @@
+"""Derivatives: thumbnail/preview links (signed, for <img> tags) and the owner's width variants.
+
+Local disk: the file is sent as ``/files`` sends originals. S3: a redirect to a short-lived
+presigned link on the store, so the bytes never pass through the app.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from pixvault.core.errors import BadSignature
+from pixvault.core.pipeline.service import Served
+from pixvault.web.deps import ContainerDep, CurrentUser
+from pixvault.web.download import BlobResponse, open_blob, requested_range
+from pixvault.web.schemas import ErrorResponse
+
+router = APIRouter(tags=["images"])
+E: dict[str, object] = {"model": ErrorResponse}
+_IMAGE = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
+_OK = {"description": "The image (or a redirect to it on the blob store)", "content": _IMAGE}
+
+
+async def _answer(request: Request, served: Served, *, vary_accept: bool = False) -> Response:
+    headers = {
+        "Cache-Control": f"private, max-age={served.max_age}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if vary_accept:
+        headers["Vary"] = "Accept"
+    if served.url is not None:
+        return RedirectResponse(served.url, status_code=302, headers=headers)
+    if served.data is not None:
+        return Response(served.data, media_type=served.content_type, headers=headers)
+    assert served.path is not None
+    # Opened before answering, like /files: a concurrent delete is a 404, never a torn body.
+    blob = await run_in_threadpool(open_blob, served.path)
+    etag = f'"{blob.size:x}-{int(blob.mtime * 1e6):x}"'
+    try:
+        span = requested_range(request.headers, request.method, blob.size, etag)
+    except BaseException:
+        blob.close()
+        raise
+    headers["ETag"] = etag
+    return BlobResponse(blob, span, media_type=served.content_type, headers=headers)
+
+
+async def derived_link(
+    request: Request,
+    key: str,
+    container: ContainerDep,
+    exp: Annotated[str, Query()] = "",
+    sig: Annotated[str, Query()] = "",
+) -> Response:
+    """A thumbnail or preview link from an image's ``thumbnailUrl``/``previewUrl``: made on
+    first fetch if it does not exist yet; an image that cannot be decoded gets a neutral one."""
+    if any(len(request.query_params.getlist(name)) > 1 for name in ("exp", "sig")):
+        raise BadSignature()
+    served = await run_in_threadpool(container.derivatives.open_link, f"derived/{key}", exp, sig)
+    return await _answer(request, served)
+
+
+router.add_api_route(
+    "/derived/{key:path}",
+    derived_link,
+    methods=["GET"],
+    response_class=Response,
+    responses={
+        200: _OK,
+        302: {"description": "Redirect to the derivative on the blob store"},
+        403: {**E, "description": "Tampered or expired link"},
+        404: {**E, "description": "No such image (or deleted)"},
+        503: {**E, "description": "The image worker stopped; try again"},
+    },
+)
+router.add_api_route("/derived/{key:path}", derived_link, methods=["HEAD"], include_in_schema=False)
+
+
+@router.get(
+    "/api/images/{image_id}/variant",
+    response_class=Response,
+    responses={
+        200: _OK,
+        302: {"description": "Redirect to the variant on the blob store"},
+        401: E,
+        404: E,
+    },
+)
+async def variant(
+    request: Request,
+    image_id: str,
+    user: CurrentUser,
+    container: ContainerDep,
+    w: Annotated[int, Query(description="one of 200, 400, 800, 1600, 2560")],
+    format: Annotated[  # the query parameter's public name (shadows the builtin here only)
+        Literal["webp", "jpeg", "avif"] | None,
+        Query(description="omitted: AVIF or WebP if `Accept` names it, else JPEG"),
+    ] = None,
+    accept: Annotated[str, Header()] = "",
+) -> Response:
+    """The image ``w`` pixels wide (never enlarged), made on first request and stored."""
+    served = await run_in_threadpool(
+        container.derivatives.variant, user, image_id, w, format, accept
+    )
+    return await _answer(request, served, vary_accept=format is None)
