@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,22 @@ class Api:
         return self.client.post(
             "/api/images/upload", headers=headers, files=parts, data=fields or None
         )
+
+    @contextmanager
+    def image_rows_cannot_be_written(self) -> Iterator[None]:
+        """Make the metadata commit of an upload fail: a fault a real database cannot be made
+        to produce on cue, after the bytes are already in the store."""
+        repo = self.container.database.image_repo
+        original = repo.add_many
+
+        def failing(images: object) -> None:
+            raise RuntimeError("database write failed")
+
+        repo.add_many = failing  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            repo.add_many = original  # type: ignore[method-assign]
 
     def state(self, headers: dict[str, str]) -> tuple[frozenset[str], int, int, list[str]]:
         """(blob keys, image rows, quota used, spool files) for one user."""

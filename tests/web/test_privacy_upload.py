@@ -202,16 +202,7 @@ def test_quota_counts_stored_bytes_exactly(api_factory: Any) -> None:
 def test_failure_after_stripping_leaves_no_blob_row_quota_or_spool(api: Api) -> None:
     h = api.signup()
     before = api.state(h)
-    repo = api.container.database.image_repo
-    original = repo.add_many
-
-    def failing(images: object) -> None:
-        raise RuntimeError("database write failed")
-
-    repo.add_many = failing  # type: ignore[method-assign]
-    try:
+    with api.image_rows_cannot_be_written():
         r = api.upload(h, ("a.jpg", with_position("JPEG")), ("b.png", with_position("PNG")))
-    finally:
-        repo.add_many = original  # type: ignore[method-assign]
     assert r.status_code == 500
     assert api.state(h) == before

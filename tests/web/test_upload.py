@@ -232,17 +232,8 @@ def test_metadata_failure_after_bytes_stored_cleans_up(api: Api) -> None:
     """pict-rs' guard: if the row cannot be written, the bytes go and the quota comes back."""
     h = api.signup()
     before = api.state(h)
-    repo = api.container.database.image_repo
-    original = repo.add_many
-
-    def failing(images: object) -> None:
-        raise RuntimeError("database write failed")
-
-    repo.add_many = failing  # type: ignore[method-assign]
-    try:
+    with api.image_rows_cannot_be_written():
         r = api.upload(h, ("a.png", make_image("PNG")), ("b.png", make_image("GIF")))
-    finally:
-        repo.add_many = original  # type: ignore[method-assign]
     assert r.status_code == 500
     assert r.json() == {"error": "Internal server error", "code": "internal"}
     assert api.state(h) == before

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from pixvault.core.structure import Buffer, Steps, Structure, broken
+from pixvault.core.structure import Box, Buffer, Steps, Structure, bmff_boxes, broken
 
 # Brands naming HEVC-coded HEIF (ISO/IEC 23008-12 Annex B): stills, then sequences.
 HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
@@ -51,33 +51,6 @@ def media_type(head: bytes) -> tuple[str, str]:
     if found is not None and found[0] in _GENERIC_BRANDS:
         return "image/heif", "heif"
     return "image/heic", "heic"
-
-
-Box = tuple[bytes, int, int]  # (type, payload start, box end)
-
-
-def _boxes(buf: Buffer, start: int, end: int, steps: Steps) -> list[Box]:
-    """Boxes that exactly tile ``buf[start:end]``; size 0 runs to ``end``, size 1 is 64-bit."""
-    found: list[Box] = []
-    pos = start
-    while pos < end:
-        steps.tick()
-        if pos + 8 > end:
-            raise broken("HEIF")
-        size, btype = struct.unpack_from(">I4s", buf, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                raise broken("HEIF")
-            (size,) = struct.unpack_from(">Q", buf, pos + 8)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise broken("HEIF")
-        found.append((btype, pos + header, pos + size))
-        pos += size
-    return found
 
 
 def _one(boxes: list[Box], btype: bytes) -> Box:
@@ -144,9 +117,9 @@ def _check_iloc(buf: Buffer, box: Box, idat: Box | None, steps: Steps) -> set[in
 
 def _ispe_sizes(buf: Buffer, iprp: Box, steps: Steps) -> list[tuple[int, int]]:
     """Every ``ispe`` (image spatial extents) property: the coded size of an image item."""
-    ipco = _one(_boxes(buf, iprp[1], iprp[2], steps), b"ipco")
+    ipco = _one(bmff_boxes(buf, iprp[1], iprp[2], steps), b"ipco")
     sizes: list[tuple[int, int]] = []
-    for btype, start, end in _boxes(buf, ipco[1], ipco[2], steps):
+    for btype, start, end in bmff_boxes(buf, ipco[1], ipco[2], steps):
         if btype == b"ispe":
             if end - start < _FULL_BOX + 8:
                 raise broken("HEIF")
@@ -162,7 +135,7 @@ def walk_heif(buf: Buffer) -> Structure:
     reported as one frame: only the primary image is shown."""
     n = len(buf)
     steps = Steps(n, "HEIF")
-    top = _boxes(buf, 0, n, steps)
+    top = bmff_boxes(buf, 0, n, steps)
     if not top:
         raise broken("HEIF")
     # An ftyp past _FTYP_MAX is refused (brands() sees it cut): no one lists 1000 brands.
@@ -172,7 +145,7 @@ def walk_heif(buf: Buffer) -> Structure:
     meta = _one(top, b"meta")
     if meta[2] - meta[1] < _FULL_BOX:
         raise broken("HEIF")
-    children = _boxes(buf, meta[1] + _FULL_BOX, meta[2], steps)
+    children = bmff_boxes(buf, meta[1] + _FULL_BOX, meta[2], steps)
     _one(children, b"iinf")
     idat = [b for b in children if b[0] == b"idat"]
     items = _check_iloc(buf, _one(children, b"iloc"), idat[0] if idat else None, steps)

@@ -274,30 +274,39 @@ def webp_header_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def walk_avif(buf: Buffer) -> Structure:
-    """Top-level ISO-BMFF boxes must exactly tile the file: ``ftyp`` first, then ``meta`` and
-    ``mdat`` somewhere. Sequences are reported as one frame."""
-    n = len(buf)
-    pos = 0
-    types: list[bytes] = []
-    steps = Steps(n, "AVIF")
-    while pos < n:
+Box = tuple[bytes, int, int]
+"""An ISO-BMFF box (AVIF, HEIF): (type, payload start, box end)."""
+
+
+def bmff_boxes(buf: Buffer, start: int, end: int, steps: Steps) -> list[Box]:
+    """Boxes that exactly tile ``buf[start:end]``; size 0 runs to ``end``, size 1 is 64-bit.
+    One reader for the AVIF and HEIF walkers and the HEIF metadata stripper."""
+    found: list[Box] = []
+    pos = start
+    while pos < end:
         steps.tick()
-        if pos + 8 > n:
-            raise broken("AVIF")
+        if pos + 8 > end:
+            raise broken(steps.what)
         size, btype = struct.unpack_from(">I4s", buf, pos)
         header = 8
         if size == 1:
-            if pos + 16 > n:
-                raise broken("AVIF")
+            if pos + 16 > end:
+                raise broken(steps.what)
             (size,) = struct.unpack_from(">Q", buf, pos + 8)
             header = 16
         elif size == 0:
-            size = n - pos
-        if size < header or pos + size > n:
-            raise broken("AVIF")
-        types.append(btype)
+            size = end - pos
+        if size < header or pos + size > end:
+            raise broken(steps.what)
+        found.append((btype, pos + header, pos + size))
         pos += size
+    return found
+
+
+def walk_avif(buf: Buffer) -> Structure:
+    """Top-level ISO-BMFF boxes must exactly tile the file: ``ftyp`` first, then ``meta`` and
+    ``mdat`` somewhere. Sequences are reported as one frame."""
+    types = [btype for btype, _, _ in bmff_boxes(buf, 0, len(buf), Steps(len(buf), "AVIF"))]
     if not types or types[0] != b"ftyp" or b"meta" not in types or b"mdat" not in types:
         raise broken("AVIF")
     return Structure(frames=1)
