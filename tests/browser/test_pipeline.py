@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import ConsoleMessage, Page, Request, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
 
 from tests.browser.conftest import screenshot, sign_up
 from tests.imagegen import make_image
@@ -248,6 +248,26 @@ def test_a_fresh_upload_shows_its_placeholder_then_its_thumbnail(
     page.unroute("**/derived/**")
     page.reload()
     page.wait_for_function(ALL_THUMBS_LOADED_JS, arg=1)
+
+
+def test_a_high_density_screen_gets_the_800_px_thumbnail(browser: Browser, server: str) -> None:
+    """srcset: a 2x screen loads `thumbnail2xUrl` (longest side 800), a 1x screen never does."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        sign_up(page, server, "retina@example.com")
+        upload(server, token_headers(page), [("IMG_2X.jpg", camera_photo(5), "image/jpeg")])
+        page.reload()
+        page.wait_for_function(ALL_THUMBS_LOADED_JS, arg=1, timeout=30_000)
+        img = page.locator("#grid .thumb-img").first
+        shown = img.evaluate("(i) => i.currentSrc")
+        assert "/thumb2x.webp" in shown
+        # naturalWidth is in CSS pixels (800 / 2x): read the picture the browser was sent.
+        with Image.open(io.BytesIO(httpx.get(shown, timeout=30).content)) as sent:
+            assert max(sent.size) == 800
+        assert "/thumb.webp" in (img.get_attribute("src") or "")  # the 1x candidate
+    finally:
+        context.close()
 
 
 def test_the_viewer_loads_the_preview_and_the_original_only_on_zoom(

@@ -25,6 +25,19 @@ test("the grid shows the thumbnail, the viewer the preview, zoom the original", 
   assert.deepEqual(viewerSource(photo(), true), { kind: "url", url: photo().url });
 });
 
+test("a thumbnail offers its 800 px twin to high-density screens", () => {
+  const hiDpi = photo({ thumbnail2xUrl: "https://x/derived/t2?sig=4" });
+  assert.deepEqual(gallerySource(hiDpi), {
+    kind: "thumbnailUrl",
+    url: hiDpi.thumbnailUrl,
+    url2x: hiDpi.thumbnail2xUrl,
+    kind2x: "thumbnail2xUrl",
+  });
+  // Only a thumbnail has a twin: a preview or an original standing in for it does not.
+  const noThumb = photo({ thumbnailUrl: null, thumbnail2xUrl: "https://x/derived/t2?sig=4" });
+  assert.deepEqual(gallerySource(noThumb), { kind: "previewUrl", url: noThumb.previewUrl });
+});
+
 test("an image without derivative links falls back to its original", () => {
   const old = photo({ thumbnailUrl: null, previewUrl: undefined });
   assert.deepEqual(gallerySource(old), { kind: "url", url: old.url });

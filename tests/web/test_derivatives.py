@@ -60,7 +60,7 @@ def test_links_come_with_the_upload_and_everywhere_after(api: Api) -> None:
     item = api.client.get("/api/images/user", headers=h).json()["images"][0]
     detail = api.client.get(f"/api/images/{img['id']}", headers=h).json()["image"]
     for shown in (img, item, detail):
-        for name in ("thumbnailUrl", "previewUrl"):
+        for name in ("thumbnailUrl", "thumbnail2xUrl", "previewUrl"):
             assert shown[name].startswith("http://testserver/derived/")  # the app, any store
             exp = int(parse_qs(urlsplit(shown[name]).query)["exp"][0])
             assert exp == int(datetime.fromisoformat(shown["urlExpiresAt"]).timestamp())
@@ -76,11 +76,13 @@ def test_thumbnail_and_preview_are_upright_webp_of_the_right_size(api: Api) -> N
     # Stored 1200×800 with orientation 6: shown 800×1200, its stored left half on top.
     img = api.upload(h, ("turned.jpg", halves_jpeg((1200, 800), 6))).json()["images"][0]
     thumb = picture(fetch(api, img["thumbnailUrl"]))
+    thumb2x = picture(fetch(api, img["thumbnail2xUrl"]))  # srcset's 2x: made on first fetch
     preview = picture(fetch(api, img["previewUrl"]))
-    assert thumb.format == preview.format == "WEBP"
+    assert thumb.format == thumb2x.format == preview.format == "WEBP"
     assert thumb.size == (267, 400)
+    assert thumb2x.size == (533, 800)
     assert preview.size == (800, 1200)  # never larger than the original
-    for im in (thumb, preview):
+    for im in (thumb, thumb2x, preview):
         rgb = im.convert("RGB")
         top, bottom = rgb.getpixel((im.width // 2, 5)), rgb.getpixel((im.width // 2, im.height - 5))
         assert isinstance(top, tuple) and isinstance(bottom, tuple)

@@ -260,8 +260,14 @@ class ImageService:
         url = self._sign(row, purpose, ttl)
         if self._derived is None:
             return SignedImage(image=row, url=url)
-        thumbnail, preview = self._derived.links(row, url.expires_at)
-        return SignedImage(image=row, url=url, thumbnail=thumbnail, preview=preview)
+        links = self._derived.links(row, url.expires_at)
+        return SignedImage(
+            image=row,
+            url=url,
+            thumbnail=links["thumb"],
+            thumbnail_2x=links["thumb2x"],
+            preview=links["preview"],
+        )
 
     def _sign(self, row: Image, purpose: Purpose, ttl: int) -> SignedUrl:
         # Whole seconds: the expiry travels in the URL as an integer and is reported the same.

@@ -19,7 +19,7 @@ DERIVED_ROOT = "derived"
 """Derivatives live under a prefix of their own, so a repair pass can tell them from originals."""
 _DERIVED_RE = re.compile(
     rf"^{DERIVED_ROOT}/(?P<owner>{_UUID})/(?P<id>{_UUID})/"
-    r"(?P<name>thumb|preview|w[1-9][0-9]{1,3})\.(?P<ext>webp|jpg|avif)$"
+    r"(?P<name>thumb|thumb2x|preview|w[1-9][0-9]{1,3})\.(?P<ext>webp|jpg|avif)$"
 )
 
 

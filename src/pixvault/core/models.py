@@ -130,6 +130,7 @@ class SignedImage:
     # Links to the app's derivatives, signed with the same expiry as ``url``; None only where
     # no derivative service is wired (core tests).
     thumbnail: SignedUrl | None = None
+    thumbnail_2x: SignedUrl | None = None
     preview: SignedUrl | None = None
 
 

@@ -166,6 +166,12 @@ class UploadedImage(Schema):
         default=None,
         description="WebP, longest side 400 px; signed like `url`, with the same expiry",
     )
+    thumbnail2x_url: str | None = Field(
+        default=None,
+        alias="thumbnail2xUrl",  # to_camel would say "thumbnail2XUrl"
+        description="WebP, longest side 800 px (never larger than the original): the "
+        "thumbnail for high-density screens (`srcset` 2x); made on its first fetch",
+    )
     preview_url: str | None = Field(
         default=None,
         description="WebP, longest side 1600 px (never larger than the original)",
@@ -218,6 +224,7 @@ def _fields(image: Image, url: SignedUrl, base: str) -> dict[str, object]:
 def _derived(item: SignedImage, base: str) -> dict[str, object]:
     return {
         "thumbnail_url": absolute(item.thumbnail.url, base) if item.thumbnail else None,
+        "thumbnail2x_url": absolute(item.thumbnail_2x.url, base) if item.thumbnail_2x else None,
         "preview_url": absolute(item.preview.url, base) if item.preview else None,
     }
 

@@ -89,12 +89,14 @@ class DerivativeService:
 
     # --- links --------------------------------------------------------------------------------
 
-    def links(self, row: Image, expires_at: datetime) -> tuple[SignedUrl, SignedUrl]:
-        """Thumbnail and preview links, valid from the moment of upload (made on first fetch
-        if the background job has not finished): paths on this app, whatever the store."""
-        thumb = self._link(self._key(row, specs.THUMB_SPEC), expires_at)
-        preview = self._link(self._key(row, specs.PREVIEW_SPEC), expires_at)
-        return SignedUrl(thumb, expires_at), SignedUrl(preview, expires_at)
+    def links(self, row: Image, expires_at: datetime) -> dict[str, SignedUrl]:
+        """Thumbnail (1x and 2x) and preview links by spec name, valid from the moment of
+        upload (made on first fetch if the background job has not finished): paths on this
+        app, whatever the store. The 2x thumbnail is made only when a screen asks for it."""
+        return {
+            spec.name: SignedUrl(self._link(self._key(row, spec), expires_at), expires_at)
+            for spec in (specs.THUMB_SPEC, specs.THUMB_2X_SPEC, specs.PREVIEW_SPEC)
+        }
 
     def _link(self, key: str, expires_at: datetime) -> str:
         exp = int(expires_at.timestamp())

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 THUMB = "thumb"
+THUMB_2X = "thumb2x"  # the thumbnail for high-density screens: srcset's 2x candidate
 PREVIEW = "preview"
 THUMB_SIDE = 400
 PREVIEW_SIDE = 1600
@@ -66,8 +67,13 @@ class RenderResult:
 
 
 THUMB_SPEC = RenderSpec(THUMB, (THUMB_SIDE, THUMB_SIDE), placeholder=True)
+THUMB_2X_SPEC = RenderSpec(THUMB_2X, (2 * THUMB_SIDE, 2 * THUMB_SIDE))
 PREVIEW_SPEC = RenderSpec(PREVIEW, (PREVIEW_SIDE, PREVIEW_SIDE))
-NAMED: dict[str, RenderSpec] = {THUMB: THUMB_SPEC, PREVIEW: PREVIEW_SPEC}
+NAMED: dict[str, RenderSpec] = {
+    THUMB: THUMB_SPEC,
+    THUMB_2X: THUMB_2X_SPEC,
+    PREVIEW: PREVIEW_SPEC,
+}
 
 
 def variant_spec(width: int, fmt: str) -> RenderSpec:

@@ -4,9 +4,9 @@
 //
 // A card shows the image's thumbnail (WebP, 400 px: a few dozen KiB where the original may be
 // megabytes), with the ThumbHash placeholder decoded and painted under it at once, so the grid
-// has its colours before a single image byte arrives. There is no 2x candidate: the 800 px
-// variant needs the Bearer token (an <img> cannot send it), and the 1600 px preview would cost
-// several times the thumbnail on every high-density screen for a card about 200 px wide.
+// has its colours before a single image byte arrives. High-density screens get the 800 px
+// thumbnail (`thumbnail2xUrl`, a signed link like the others) through srcset; 1x screens never
+// download it.
 
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
@@ -150,7 +150,10 @@ function card(image) {
       height: image.dimensions.height,
     },
   });
-  if (source) showSigned(img, image.id, source.url, image.urlExpiresAt, source.kind);
+  if (source) {
+    const { url, kind, url2x = null, kind2x = null } = source;
+    showSigned(img, image.id, url, image.urlExpiresAt, kind, url2x, kind2x);
+  }
   // Decorative (the real image carries the alt text); a data: URL, so it paints at once.
   const blur = placeholderDataUrl(image.placeholder);
   const placeholder = blur

@@ -1,6 +1,7 @@
 // Signed image URLs expire. Every <img> showing one is registered here with the field it came
-// from (`kind`: "url" for the original, "thumbnailUrl" or "previewUrl" for a derivative): a
-// failed load or an expiry within 5 minutes fetches a fresh link of that kind and swaps it in.
+// from (`kind`: "url" for the original, "thumbnailUrl" or "previewUrl" for a derivative, plus
+// "thumbnail2xUrl" as the srcset's 2x candidate of a thumbnail): a failed load or an expiry
+// within 5 minutes fetches fresh links of those kinds and swaps them in.
 // The original is re-signed with POST /presigned-url ("view"); derivatives come fresh with the
 // image's detail (GET /api/images/{id}), which signs all three without an access-log entry. One
 // refresh per failure: if the fresh URL fails too, the image's box shows "Image temporarily
@@ -12,7 +13,7 @@ import { toast } from "./toast.js";
 
 const CHECK_EVERY_MS = 30 * 1000;
 
-const states = new WeakMap(); // img -> { id, kind, expiresAt, retried, pending, lastRefresh }
+const states = new WeakMap(); // img -> { id, kind, kind2x, expiresAt, retried, pending, ... }
 const live = new Set(); // imgs to check for expiry; dropped once detached from the page
 
 function box(img) {
@@ -42,11 +43,19 @@ function onError(event) {
   refresh(img);
 }
 
+/** `src`, and a `srcset` offering `url2x` to high-density screens when there is one. */
+function setSources(img, url, url2x) {
+  if (url2x) img.srcset = `${url} 1x, ${url2x} 2x`;
+  else img.removeAttribute("srcset");
+  img.src = url;
+}
+
 /**
  * Show `url` (valid until `expiresAt`, ISO) for image `id` in `img`, and keep it fresh. `kind`
- * names the image field the link came from: "url", "thumbnailUrl" or "previewUrl".
+ * names the image field the link came from: "url", "thumbnailUrl" or "previewUrl"; `url2x`
+ * (of field `kind2x`) is the same picture for high-density screens, if any.
  */
-export function showSigned(img, id, url, expiresAt, kind = "url") {
+export function showSigned(img, id, url, expiresAt, kind = "url", url2x = null, kind2x = null) {
   if (!states.has(img)) {
     img.addEventListener("load", onLoad);
     img.addEventListener("error", onError);
@@ -54,6 +63,7 @@ export function showSigned(img, id, url, expiresAt, kind = "url") {
   states.set(img, {
     id,
     kind,
+    kind2x: url2x ? kind2x : null,
     expiresAt: Date.parse(expiresAt) || 0,
     retried: false,
     pending: null,
@@ -61,22 +71,24 @@ export function showSigned(img, id, url, expiresAt, kind = "url") {
   });
   live.add(img);
   setUnavailable(img, false);
-  img.src = url;
+  setSources(img, url, url2x);
 }
 
 /** Stop tracking `img` and empty it (e.g. when the viewer closes). */
 export function forget(img) {
   states.delete(img);
   live.delete(img);
+  img.removeAttribute("srcset");
   img.removeAttribute("src");
   setUnavailable(img, false);
 }
 
-/** A fresh { url, expiresAt } of the kind `state` shows. */
-async function freshLink({ id, kind }) {
+/** A fresh { url, url2x, expiresAt } of the kinds `state` shows. */
+async function freshLink({ id, kind, kind2x }) {
   if (kind === "url") return api.presign(id, "view");
   const { image } = await api.getImage(id);
-  return { url: image[kind] || null, expiresAt: image.urlExpiresAt };
+  const url2x = kind2x ? image[kind2x] || null : null;
+  return { url: image[kind] || null, url2x, expiresAt: image.urlExpiresAt };
 }
 
 /** Ask for a fresh link for `img`; concurrent calls share one request. */
@@ -93,7 +105,7 @@ export function refresh(img) {
         return;
       }
       state.expiresAt = Date.parse(link.expiresAt) || 0;
-      img.src = link.url;
+      setSources(img, link.url, link.url2x || null);
     })
     .catch((error) => {
       if (states.get(img) !== state) return;

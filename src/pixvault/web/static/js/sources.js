@@ -32,10 +32,17 @@ function pick(image, kinds) {
   return null;
 }
 
-/** The grid card's picture: the thumbnail (else the preview, else a viewable original). */
+/**
+ * The grid card's picture: the thumbnail (else the preview, else a viewable original). A
+ * thumbnail comes with its 800 px twin (`url2x`, field `kind2x`) for high-density screens.
+ */
 export function gallerySource(image) {
   const kinds = ["thumbnailUrl", "previewUrl"];
-  return pick(image, canShowOriginal(image) ? [...kinds, "url"] : kinds);
+  const source = pick(image, canShowOriginal(image) ? [...kinds, "url"] : kinds);
+  if (source && source.kind === "thumbnailUrl" && image.thumbnail2xUrl) {
+    return { ...source, url2x: image.thumbnail2xUrl, kind2x: "thumbnail2xUrl" };
+  }
+  return source;
 }
 
 /** The viewer's picture: the preview, or the original once zoomed (when it can be shown). */
