@@ -225,7 +225,10 @@ def test_full_flow(page: Page, server: str, tmp_path: Path) -> None:
 
     details.clear()
     page.route(city, fail_refresh)
-    target.locator(".thumb-img").evaluate("(img, url) => { img.src = url; }", bad_city)
+    # An expired link breaks every candidate of the card's srcset, not just its src.
+    target.locator(".thumb-img").evaluate(
+        "(img, url) => { img.srcset = `${url} 1x`; img.src = url; }", bad_city
+    )
     expect(target.locator(".unavailable")).to_be_visible()
     expect(target.locator(".unavailable")).to_have_text("Image temporarily unavailable")
     page.wait_for_timeout(300)  # time for a (wrong) second refresh to show up
