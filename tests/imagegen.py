@@ -1,8 +1,8 @@
 """Real and deliberately broken image bytes for tests across the project.
 
 Everything is generated with Pillow (or assembled by hand where Pillow refuses to write
-something hostile). The one set of committed binaries, the real-world corpus in tests/data/,
-is made by its own script (tests/data/make_corpus.py) from the same tools.
+something hostile). The one set of committed binaries, the real-world corpus in tests/corpus/,
+is made by its own script (tests/corpus/make_corpus.py) from the same tools.
 """
 
 from __future__ import annotations

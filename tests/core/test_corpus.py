@@ -1,4 +1,4 @@
-"""The real-world corpus (tests/data): each file is what its note says, and gets its verdict.
+"""The real-world corpus (tests/corpus): each file is what its note says, and gets its verdict.
 
 The committed bytes are checked against the manifest's checksums everywhere; the script is
 checked to rebuild them byte for byte only under the Pillow and pillow-heif that made them
@@ -21,7 +21,7 @@ from PIL import ExifTags, Image, ImageCms
 
 from pixvault.core import media
 from pixvault.core.errors import TooLarge, UnsupportedType
-from tests.data import make_corpus
+from tests.corpus import make_corpus
 
 LIMIT = 50_000_000  # the default PIXVAULT_MAX_PIXELS
 MANIFEST: dict[str, Any] = json.loads(make_corpus.MANIFEST.read_text())

@@ -1,6 +1,6 @@
 """Make the real-world corpus: tricky but ordinary files, each with the verdict it must get.
 
-    .venv/bin/python -m tests.data.make_corpus   # rewrites tests/data/corpus/ and corpus.json
+    .venv/bin/python -m tests.corpus.make_corpus   # rewrites tests/corpus/files/ and corpus.json
 
 Deterministic: no clock, no randomness, pixels drawn from gradients. Encoders differ between
 releases (libjpeg-turbo, zlib, libwebp, x265, libavif), so the bytes are only reproducible with
@@ -29,7 +29,7 @@ from PIL import ExifTags, Image, ImageDraw, features
 import pixvault.core.media  # noqa: F401  (registers Pillow's HEIF plugin: the writer too)
 
 HERE = Path(__file__).resolve().parent
-CORPUS_DIR = HERE / "corpus"
+CORPUS_DIR = HERE / "files"
 MANIFEST = HERE / "corpus.json"
 SIZE = (60, 40)  # landscape, so a 90° EXIF rotation visibly swaps width and height
 
