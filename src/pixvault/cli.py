@@ -67,11 +67,14 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
+    from pixvault.container import build_container
     from pixvault.web.app import create_app
     from pixvault.web.server import http_protocol
 
-    _migrate(settings)
-    app = create_app(settings)  # its middleware times out stalled bodies (body_timeout)
+    # One container: it migrates, then serves (the app's lifespan closes it).
+    container = build_container(settings)
+    container.migrate()
+    app = create_app(settings, container)  # its middleware times out stalled bodies
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback and
     # let any local client pick its own rate-limit key. We honour PIXVAULT_TRUSTED_PROXIES only.
     # http=: h11 plus a header read timeout, which uvicorn itself does not have.

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from pixvault.core.errors import BadSignature
+
 DISPOSITIONS = ("inline", "attachment")
 
 
@@ -26,3 +28,19 @@ def verify(secret: bytes, key: str, expires: int, disposition: str, signature: s
         return False
     expected = sign(secret, key, expires, disposition)
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def check(
+    secret: bytes, key: str, expires: str, disposition: str, signature: str, now: float
+) -> int:
+    """The expiry of a link whose parameters arrived as text, if it is ours and still valid;
+    ``BadSignature`` otherwise (tampered, expired and malformed look alike: no oracle).
+
+    ``isascii``: ``str.isdigit()`` also accepts "²" and "①", which ``int()`` then refuses.
+    """
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
+        raise BadSignature()
+    exp = int(expires)
+    if not verify(secret, key, exp, disposition, signature) or exp <= now:
+        raise BadSignature()
+    return exp

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from pixvault.core.errors import BadSignature
 from pixvault.core.pipeline.service import Served
 from pixvault.web.deps import ContainerDep, CurrentUser
-from pixvault.web.download import BlobResponse, open_blob, requested_range
+from pixvault.web.download import BLOB_HEADERS, one_value_each, serve_file
 from pixvault.web.schemas import ErrorResponse
 
 router = APIRouter(tags=["images"])
@@ -25,11 +25,7 @@ _OK = {"description": "The image (or a redirect to it on the blob store)", "cont
 
 
 async def _answer(request: Request, served: Served, *, vary_accept: bool = False) -> Response:
-    headers = {
-        "Cache-Control": f"private, max-age={served.max_age}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    }
+    headers = {"Cache-Control": f"private, max-age={served.max_age}", **BLOB_HEADERS}
     if vary_accept:
         headers["Vary"] = "Accept"
     if served.url is not None:
@@ -37,16 +33,9 @@ async def _answer(request: Request, served: Served, *, vary_accept: bool = False
     if served.data is not None:
         return Response(served.data, media_type=served.content_type, headers=headers)
     assert served.path is not None
-    # Opened before answering, like /files: a concurrent delete is a 404, never a torn body.
-    blob = await run_in_threadpool(open_blob, served.path)
-    etag = f'"{blob.size:x}-{int(blob.mtime * 1e6):x}"'
-    try:
-        span = requested_range(request.headers, request.method, blob.size, etag)
-    except BaseException:
-        blob.close()
-        raise
-    headers["ETag"] = etag
-    return BlobResponse(blob, span, media_type=served.content_type, headers=headers)
+    return await serve_file(
+        request, served.path, etag=None, media_type=served.content_type, headers=headers
+    )
 
 
 async def derived_link(
@@ -58,7 +47,7 @@ async def derived_link(
 ) -> Response:
     """A thumbnail or preview link from an image's ``thumbnailUrl``/``previewUrl``: made on
     first fetch if it does not exist yet; an image that cannot be decoded gets a neutral one."""
-    if any(len(request.query_params.getlist(name)) > 1 for name in ("exp", "sig")):
+    if not one_value_each(request, "exp", "sig"):
         raise BadSignature()
     served = await run_in_threadpool(container.derivatives.open_link, f"derived/{key}", exp, sig)
     return await _answer(request, served)

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from pixvault.core.errors import BadSignature
 from pixvault.core.names import content_disposition
 from pixvault.web.deps import ContainerDep
-from pixvault.web.download import BlobResponse, open_blob, requested_range
+from pixvault.web.download import BlobResponse, one_value_each, serve_file
 from pixvault.web.schemas import ErrorResponse
 
 router = APIRouter(tags=["files"])
@@ -26,27 +26,21 @@ async def download(
     disp: Annotated[str, Query()] = "",
     sig: Annotated[str, Query()] = "",
 ) -> BlobResponse:
-    if any(len(request.query_params.getlist(name)) > 1 for name in ("exp", "disp", "sig")):
-        raise BadSignature()  # one value per parameter: no "exp=1&exp=9999999999" games
+    if not one_value_each(request, "exp", "disp", "sig"):
+        raise BadSignature()
     found = await run_in_threadpool(container.images.download, key, exp, disp, sig)
     image = found.image
-    etag = f'"{image.sha256}"'
-    # Opened before a byte of the answer is sent: a delete racing this request gives a 404
-    # or the whole file, never a 500 or a body shorter than its Content-Length.
-    blob = await run_in_threadpool(open_blob, found.path)
-    try:
-        span = requested_range(request.headers, request.method, blob.size, etag)
-    except BaseException:
-        blob.close()
-        raise
     headers = {
         "Content-Disposition": content_disposition(found.disposition, image.original_name),
         "Cache-Control": f"private, max-age={found.max_age}",
-        "ETag": etag,
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    return BlobResponse(blob, span, media_type=image.content_type, headers=headers)
+    return await serve_file(
+        request,
+        found.path,
+        etag=f'"{image.sha256}"',
+        media_type=image.content_type,
+        headers=headers,
+    )
 
 
 router.add_api_route(
