@@ -8,7 +8,8 @@ Rows:
 - one whole upload through the ASGI app vs decoding the file;
 - presigning 100 S3 URLs with pixvault's SigV4 signer vs botocore's presigner.
 
-Then `bench.pipeline` prints the image pipeline table (see bench/README.md).
+Then `bench.pipeline` prints the image pipeline table, and `bench.upload` the upload
+throughput through a live server with background derivatives on and off (see bench/README.md).
 
 `python -m bench.pg_plan` prints the PostgreSQL query plans of the gallery queries.
 """
@@ -156,6 +157,11 @@ def main() -> None:
     from bench import pipeline
 
     pipeline.main()  # derivatives vs Pillow, pyvips and thumbor (bench/README.md)
+
+    from bench import upload as upload_bench
+
+    print()
+    upload_bench.main()  # upload throughput with background derivatives on vs off
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ class Container:
             stats = getattr(limiter, "stats", None)
             if callable(stats):
                 found.update(stats())
+        found.update(self.derivatives.stats())
         return found
 
     def migrate(self) -> None:
@@ -149,7 +150,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     )
     # Pillow in worker processes, started on first use (a test app that renders nothing
     # starts none).
-    processor = ProcessImageProcessor(settings.resolved_derivative_workers)
+    processor = ProcessImageProcessor(
+        settings.resolved_derivative_workers, settings.render_time_limit
+    )
     derivatives = DerivativeService(
         images=database.image_repo,
         blobs=blobs,
@@ -158,6 +161,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         url_secret=secret,
         work_dir=settings.spool_dir,
         background_workers=settings.resolved_derivative_workers,
+        background=settings.background_derivatives,
     )
     images = ImageService(
         images=database.image_repo,

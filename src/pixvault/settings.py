@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     derivative_workers: Annotated[int | None, BeforeValidator(_unset_if_empty)] = Field(
         default=None, ge=1, le=256
     )
+    background_derivatives: bool = True
+    render_time_limit: float = Field(default=60.0, gt=0, le=3600)
     default_quota: int = Field(default=1024**3, ge=0)
     rate_limit: str = "1000/hour"
     auth_rate_limit: str = "20/minute"

@@ -1,5 +1,6 @@
-"""Derivatives in the web app: thumbnails in the grid (placeholder first), the preview in the
-viewer (the original only on zoom), HEIC offered as a download, failed images explained.
+"""Derivatives in the web app: thumbnails in the grid (placeholder first, for a fresh upload
+the one the browser made from the file), the preview in the viewer (the original only on zoom),
+HEIC offered as a download, failed images explained.
 
 What a gallery page costs is measured in the browser (Resource Timing), against what the same
 page would have cost with the originals; `-s` (or the summary of a failure) shows the numbers.
@@ -8,6 +9,7 @@ page would have cost with the originals; `-s` (or the summary of a failure) show
 from __future__ import annotations
 
 import io
+import os
 import random
 import struct
 import time
@@ -17,10 +19,19 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
+from PIL import Image, ImageDraw, ImageOps, ImageStat
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    FilePayload,
+    Page,
+    Request,
+    Route,
+    expect,
+)
 
 from tests.browser.conftest import screenshot, sign_up
+from tests.cli.server import clean_env, serve
 from tests.imagegen import make_image
 
 PAGE_BUDGET = 1_500_000  # bytes of image transfer for one gallery page of 24 photos
@@ -63,9 +74,65 @@ WATCH_CARDS_JS = """
     if (img.complete && img.naturalWidth > 0) done();
     else img.addEventListener("load", done, { once: true });
   };
-  new MutationObserver(seen).observe(document.getElementById("grid"), { childList: true });
+  if (window.__watch) window.__watch.disconnect(); // one card watched at a time
+  window.__watch = new MutationObserver(seen);
+  window.__watch.observe(document.getElementById("grid"), { childList: true });
 }
 """
+
+# What a placeholder <img> shows: its size, and the mean colour of its left and right thirds.
+PLACEHOLDER_COLOURS_JS = """
+(img) => {
+  const w = img.naturalWidth;
+  const h = img.naturalHeight;
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const { data } = ctx.getImageData(0, 0, w, h);
+  const mean = (x0, x1) => {
+    const sum = [0, 0, 0];
+    let n = 0;
+    for (let y = 0; y < h; y++) {
+      for (let x = x0; x < x1; x++, n++) {
+        for (let c = 0; c < 3; c++) sum[c] += data[(y * w + x) * 4 + c];
+      }
+    }
+    return sum.map((v) => v / n);
+  };
+  const third = Math.floor(w / 3);
+  return { w, h, left: mean(0, third), right: mean(w - third, w) };
+}
+"""
+
+# What the app paints for a server placeholder, by the app's own module.
+SERVER_PLACEHOLDER_JS = """
+async (placeholder) => (await import("/static/js/thumbhash.js")).placeholderDataUrl(placeholder)
+"""
+
+# Seconds every derivative job of `slow_server` sleeps before it starts: the upload answers,
+# the gallery lists the new image, and only then does the server have its placeholder.
+RENDER_DELAY = 2.0
+
+# Loaded by every Python process of `slow_server` (PYTHONPATH): the processor's fault injection
+# (ProcessImageProcessor.delay) switched on, as tests/web/test_derivatives.py does in-process.
+SLOW_WORKERS = """\
+from pixvault.processing import pool
+
+_init = pool.ProcessImageProcessor.__init__
+
+
+def _slow(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.delay = {delay}
+
+
+pool.ProcessImageProcessor.__init__ = _slow
+"""
+
+ORANGE = (235, 140, 30)
+BLUE = (40, 80, 200)
 
 VIEWER_LOADED_JS = """
 (expected) => {
@@ -121,6 +188,55 @@ def camera_photo(i: int) -> bytes:
     out = io.BytesIO()
     im.save(out, "JPEG", quality=88)
     return out.getvalue()
+
+
+def sideways_photo() -> bytes:
+    """A 2400×1600 JPEG, orange above and blue below, with EXIF orientation 6 (turn 90° clockwise
+    to show): upright it is 1600×2400, blue on the left and orange on the right."""
+    im = Image.new("RGB", (2400, 1600), ORANGE)
+    ImageDraw.Draw(im).rectangle((0, 800, 2400, 1600), fill=BLUE)
+    im = Image.blend(im, Image.effect_noise((2400, 1600), 60).convert("RGB"), 0.08)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def upright_thirds(data: bytes) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean RGB of the left and right thirds of a picture shown upright (EXIF applied)."""
+    with Image.open(io.BytesIO(data)) as im:
+        small = ImageOps.exif_transpose(im).convert("RGB").resize((60, 90))
+    third = small.width // 3
+
+    def mean(box: tuple[int, int, int, int]) -> tuple[float, ...]:
+        return tuple(ImageStat.Stat(small.crop(box)).mean)
+
+    return mean((0, 0, third, small.height)), mean((small.width - third, 0, small.width, 90))
+
+
+def assert_colour(actual: list[float], expected: tuple[float, ...], what: str) -> None:
+    """Near the picture's own colour (a ThumbHash is a blur that also boosts saturation and rings
+    a little at hard edges), and far from the neutral grey tile."""
+    shown = f"{what}: {[round(a) for a in actual]}, expected ~{[round(e) for e in expected]}"
+    assert all(abs(a - e) <= 50 for a, e in zip(actual, expected, strict=True)), shown
+    assert max(actual) - min(actual) > 100, shown
+    assert actual.index(max(actual)) == expected.index(max(expected)), shown
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose derivative workers sleep RENDER_DELAY seconds before every job."""
+    root = tmp_path_factory.mktemp("browser-slow")
+    hooks = root / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(SLOW_WORKERS.format(delay=RENDER_DELAY))
+    path = os.pathsep.join(p for p in (str(hooks), os.environ.get("PYTHONPATH")) if p)
+    env = clean_env(
+        root / "data", PIXVAULT_SECRET_KEY="browser-test-key-" + "k" * 32, PYTHONPATH=path
+    )
+    with serve(env, root / "server.log") as base:
+        yield base
 
 
 def upload(base: str, headers: dict[str, str], files: list[tuple[str, bytes, str]]) -> Any:
@@ -225,14 +341,17 @@ def test_a_fresh_upload_shows_its_placeholder_then_its_thumbnail(
         f"\nfresh upload: card at {record['appeared']:.0f} ms, thumbnail {shown:.0f} ms later, "
         f"placeholder in its first paint: {record['placeholder']}"
     )
+    # In the card's first paint, whether or not the server had made its own yet: until it has,
+    # the browser's (made from the file it sent; see the slowed-worker test below) stands in.
+    assert record["placeholder"], record
     assert shown < 2500, record  # generous: 2 cores decode a 6 MP JPEG meanwhile
     card = page.locator("#grid .card").first
     expect(card.locator(".thumb-img")).to_have_attribute("alt", "DSC_0001.jpg")
     assert "/derived/" in (card.locator(".thumb-img").get_attribute("src") or "")
 
-    # The placeholder comes with the list once the worker has made it (with the thumbnail; on a
-    # busy server the card can come first, and shows the neutral tile until then). From then on
-    # it is painted at once, before the thumbnail: hold the thumbnail back and look.
+    # After a reload the browser's own is gone (memory only): the server's comes with the list
+    # once the worker has made it, with the thumbnail, and is painted at once, before the
+    # thumbnail: hold the thumbnail back and look.
     held: list[str] = []
     page.route("**/derived/**", lambda route: held.append(route.request.url))
     page.reload()
@@ -248,6 +367,90 @@ def test_a_fresh_upload_shows_its_placeholder_then_its_thumbnail(
     page.unroute("**/derived/**")
     page.reload()
     page.wait_for_function(ALL_THUMBS_LOADED_JS, arg=1)
+
+
+def test_a_fresh_upload_paints_the_placeholder_the_browser_made_while_the_server_is_slow(
+    page: Page, slow_server: str, console_errors: list[str]
+) -> None:
+    """The worker sleeps RENDER_DELAY s before each render, so the list that brings the new card
+    has no placeholder: the card paints the ThumbHash the browser made from the file (upright,
+    as EXIF says), then the thumbnail covers it, then the server's placeholder takes over. A
+    file the browser cannot decode (HEIC) shows the neutral tile, as before."""
+    sign_up(page, slow_server, "slow@example.com")
+    photo = sideways_photo()
+    left, right = upright_thirds(photo)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # no thumbnail until the placeholder was looked at
+        held.append(route)
+
+    page.route("**/derived/**", hold)
+    page.evaluate(WATCH_CARDS_JS, "sideways.jpg")
+    with page.expect_response(lambda r: "/api/images/user" in r.url) as listed:
+        page.locator("#file-input").set_input_files(
+            FilePayload(name="sideways.jpg", mimeType="image/jpeg", buffer=photo)
+        )
+    (item,) = listed.value.json()["images"]
+    assert item["originalName"] == "sideways.jpg"
+    assert item["placeholder"] is None, "the server was not slow: nothing is tested"
+
+    page.wait_for_function("() => window.__card !== null")
+    record = page.evaluate("() => window.__card")
+    assert record["placeholder"], record  # in the card's very first paint
+    card = page.locator("#grid .card", has_text="sideways.jpg")
+    blur = card.locator("img.placeholder")
+    expect(blur).to_have_attribute("alt", "")
+    expect(blur).to_have_attribute("aria-hidden", "true")
+    page.wait_for_function("(b) => b.complete && b.naturalWidth > 0", arg=blur.element_handle())
+    assert card.locator(".thumb-img").evaluate("(i) => i.naturalWidth") == 0
+    assert held and "/thumb" in held[0].request.url, [r.request.url for r in held]
+    seen = blur.evaluate(PLACEHOLDER_COLOURS_JS)
+    assert seen["w"] < seen["h"], seen  # portrait: the EXIF orientation was applied
+    assert_colour(seen["left"], left, "left third (blue)")
+    assert_colour(seen["right"], right, "right third (orange)")
+    local_src = blur.get_attribute("src")
+    screenshot(page, "fresh-local-placeholder.png")
+
+    # The thumbnail: it comes, and covers the placeholder.
+    for route in held:
+        route.continue_()
+    page.unroute("**/derived/**")
+    page.wait_for_function(
+        "() => window.__card.loaded !== null", timeout=int(RENDER_DELAY * 1000) + 15_000
+    )
+    thumb = card.locator(".thumb-img")
+    size = thumb.evaluate("(i) => [i.naturalWidth, i.naturalHeight]")
+    assert size[0] < size[1], size
+    on_top = card.locator(".thumb").evaluate(
+        "(t) => { const r = t.getBoundingClientRect();"
+        " return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2).className; }"
+    )
+    assert on_top == "thumb-img", on_top
+    screenshot(page, "fresh-local-placeholder-then-thumbnail.png")
+
+    # The server's own placeholder, once made, replaces the browser's at the next refresh (a
+    # second upload brings one): here a HEIC, which Chromium cannot decode, so no local one.
+    (done,) = wait_processed(slow_server, token_headers(page), 1)
+    assert done["placeholder"], done
+    page.evaluate(WATCH_CARDS_JS, "IMG_0420.HEIC")
+    heic = make_image("HEIF", (1200, 800), color=(40, 120, 90))
+    with page.expect_response(lambda r: "/api/images/user" in r.url) as listed:
+        page.locator("#file-input").set_input_files(
+            FilePayload(name="IMG_0420.HEIC", mimeType="image/heic", buffer=heic)
+        )
+    by_name = {i["originalName"]: i for i in listed.value.json()["images"]}
+    assert by_name["IMG_0420.HEIC"]["placeholder"] is None
+    page.wait_for_function("() => window.__card !== null")
+    assert not page.evaluate("() => window.__card")["placeholder"]
+    heic_card = page.locator("#grid .card", has_text="IMG_0420.HEIC")
+    expect(heic_card.locator("img.placeholder")).to_have_count(0)  # the neutral tile
+    server_src = page.evaluate(SERVER_PLACEHOLDER_JS, done["placeholder"])
+    assert server_src and server_src != local_src
+    expect(card.locator("img.placeholder")).to_have_attribute("src", server_src)
+    page.wait_for_function(
+        "() => window.__card.loaded !== null", timeout=int(RENDER_DELAY * 1000) + 15_000
+    )
+    screenshot(page, "fresh-heic-then-thumbnail.png")
 
 
 def test_a_high_density_screen_gets_the_800_px_thumbnail(browser: Browser, server: str) -> None:

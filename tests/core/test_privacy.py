@@ -112,9 +112,11 @@ def test_jpeg_all_mode_drops_iptc_comments_and_keeps_jfif_and_adobe() -> None:
     assert b"Photoshop 3.0" not in stored and b"shot at home" not in stored
     assert adobe in stored and b"JFIF\x00" in stored
     assert decoded(stored) == decoded(sent)
-    # Mode gps keeps what is not a position: IPTC city names and comments are text.
+    # Mode gps keeps comments, but a place name is a location: the IPTC record held only the
+    # city, so the APP13 segment goes whole.
     gps_only = strip(sent, "JPEG")
-    assert b"Photoshop 3.0" in gps_only and b"shot at home" in gps_only
+    assert b"Photoshop 3.0" not in gps_only and b"Paris" not in gps_only
+    assert b"shot at home" in gps_only and adobe in gps_only
 
 
 def test_jpeg_gps_xmp_split_over_extended_packet_is_dropped_whole() -> None:

@@ -172,6 +172,45 @@ def test_undecodable_pixels_fail_visibly_and_serve_a_neutral_image(api: Api) -> 
     assert api.client.delete(f"/api/images/{img['id']}", headers=h).status_code == 200
 
 
+def test_an_image_past_the_render_time_limit_fails_visibly(api: Api) -> None:
+    h = api.signup()
+    processor = api.container.processor
+    processor.time_limit, processor.delay = 1.0, 30.0  # type: ignore[attr-defined]
+    up = api.upload(h, ("slow.jpg", halves_jpeg((800, 600))))
+    assert up.status_code == 200, up.text
+    img = up.json()["images"][0]
+    assert api.container.derivatives.wait_idle(timeout=60)
+    # The background (idle-priority) job ran out of time: maybe starved, so not judged yet.
+    shown = api.client.get(f"/api/images/{img['id']}", headers=h).json()["image"]
+    assert shown["status"] == "ready" and shown["failureReason"] is None
+    # The first fetch renders it at normal priority: out of time there, it has failed.
+    neutral = picture(fetch(api, img["thumbnailUrl"]))
+    assert neutral.size == (64, 64)
+    processor.delay = 0.0  # type: ignore[attr-defined]
+    shown = api.client.get(f"/api/images/{img['id']}", headers=h).json()["image"]
+    assert shown["status"] == "failed"
+    assert shown["failureReason"] == "Processing the image took longer than 1 s"
+    assert picture(fetch(api, img["previewUrl"])).size == (64, 64)  # stays failed
+    assert derived_keys(api, img["id"]) == []
+    # The pools are whole again: the next upload gets its thumbnail.
+    other = api.upload(h, ("ok.jpg", halves_jpeg((800, 600)))).json()["images"][0]
+    assert api.container.derivatives.wait_idle(timeout=60)
+    assert picture(fetch(api, other["thumbnailUrl"])).size == (400, 300)
+    metrics = api.client.get("/metrics").text.splitlines()
+    assert "pixvault_derivative_failures_total 1" in metrics
+    assert "pixvault_derivative_renders_total 2" in metrics  # the second image's two
+
+
+def test_background_derivatives_off_makes_them_on_first_fetch_only(api_factory: Any) -> None:
+    api = api_factory(background_derivatives=False)
+    h = api.signup()
+    img = api.upload(h, ("a.jpg", halves_jpeg((900, 600)))).json()["images"][0]
+    assert api.container.derivatives.wait_idle(timeout=60)
+    assert derived_keys(api, img["id"]) == []  # nothing rendered for an unseen image
+    assert picture(fetch(api, img["thumbnailUrl"])).size == (400, 267)
+    assert [k.rsplit("/", 1)[1] for k in derived_keys(api, img["id"])] == ["thumb.webp"]
+
+
 def test_delete_removes_the_original_and_every_derivative(api: Api) -> None:
     h = api.signup()
     img = api.upload(h, ("a.png", make_image("PNG", (300, 200)))).json()["images"][0]

@@ -10,6 +10,7 @@ so the pixel limit applies before libheif sees the bytes.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from pixvault.core.structure import Box, Buffer, Steps, Structure, bmff_boxes, broken
 
@@ -78,10 +79,25 @@ class _Reader:
         return value
 
 
-def _check_iloc(buf: Buffer, box: Box, idat: Box | None, steps: Steps) -> set[int]:
-    """Every extent of every item inside the file (or inside ``idat``); the item ids."""
-    n = len(buf)
-    r = _Reader(buf, box[1], box[2])
+@dataclass(frozen=True, slots=True)
+class ItemLocation:
+    """Where ``iloc`` puts one item's bytes. ``method`` 0: file offsets, 1: inside ``idat``,
+    2: built from other items (no extents given); ``reference`` 0: in this file. ``extents``
+    are absolute (start, length) pairs, to be checked against ``limit`` (the end of the file,
+    or of ``idat``); a length of 0 means "up to the limit"."""
+
+    method: int
+    reference: int
+    extents: tuple[tuple[int, int], ...]
+    limit: int
+
+
+def item_locations(
+    buf: Buffer, iloc: Box, idat: Box | None, steps: Steps
+) -> dict[int, ItemLocation]:
+    """item ID -> its location, as the ``iloc`` box says; nothing is checked against the file
+    here (the upload check and the metadata stripper each decide what they accept)."""
+    r = _Reader(buf, iloc[1], iloc[2])
     version = r.uint(1)
     r.uint(3)  # flags
     if version > 2:
@@ -89,30 +105,37 @@ def _check_iloc(buf: Buffer, box: Box, idat: Box | None, steps: Steps) -> set[in
     sizes = r.uint(2)
     offset_size, length_size = sizes >> 12, (sizes >> 8) & 0xF
     base_size, index_size = (sizes >> 4) & 0xF, (sizes & 0xF if version else 0)
-    items: set[int] = set()
+    found: dict[int, ItemLocation] = {}
     for _ in range(r.uint(2 if version < 2 else 4)):
         steps.tick()
         item_id = r.uint(2 if version < 2 else 4)
         method = r.uint(2) & 0xF if version else 0
-        if r.uint(2) != 0:  # data_reference_index: the item's bytes live in another file
-            raise broken("HEIF")
+        reference = r.uint(2)  # data_reference_index: not 0, the bytes live in another file
         base = r.uint(base_size)
-        items.add(item_id)
+        origin, limit = (idat[1], idat[2]) if method == 1 and idat else (0, len(buf))
+        extents = []
         for _ in range(r.uint(2)):
             steps.tick()
             r.uint(index_size)
             offset, length = r.uint(offset_size), r.uint(length_size)
-            if method == 0:  # file offsets; length 0 means "to the end of the file"
-                start, limit = base + offset, n
-            elif method == 1:  # offsets into the idat box's payload
-                if idat is None:
-                    raise broken("HEIF")
-                start, limit = idat[1] + base + offset, idat[2]
-            else:  # 2: built from other items, which are checked themselves
-                continue
-            if start > limit or start + length > limit:
+            if method == 1 and idat is None:  # offsets into an idat box that is not there
                 raise broken("HEIF")
-    return items
+            if method in (0, 1):
+                extents.append((origin + base + offset, length))
+        found[item_id] = ItemLocation(method, reference, tuple(extents), limit)
+    return found
+
+
+def _check_iloc(buf: Buffer, box: Box, idat: Box | None, steps: Steps) -> set[int]:
+    """Every extent of every item inside the file (or inside ``idat``); the item ids."""
+    found = item_locations(buf, box, idat, steps)
+    for place in found.values():
+        if place.reference != 0:  # the item's bytes live in another file
+            raise broken("HEIF")
+        for start, length in place.extents:  # length 0 means "to the limit"
+            if start > place.limit or start + length > place.limit:
+                raise broken("HEIF")
+    return set(found)
 
 
 def _ispe_sizes(buf: Buffer, iprp: Box, steps: Steps) -> list[tuple[int, int]]:

@@ -182,10 +182,16 @@ class ImageProcessor(Protocol):
     """
 
     def render(
-        self, source: Path, specs: Sequence[RenderSpec], out: Sequence[Path]
+        self,
+        source: Path,
+        specs: Sequence[RenderSpec],
+        out: Sequence[Path],
+        *,
+        background: bool = False,
     ) -> RenderResult:
         """Decode ``source`` once and write each spec's output to the matching ``out`` path.
 
+        ``background``: nobody waits for this job, so it may run at a lower priority.
         Raises ``Undecodable`` when the pixels cannot be decoded (a fact about the image), and
         ``Unavailable`` when the worker died twice (a fact about the machine: try again).
         """

@@ -1,8 +1,21 @@
 """The pixel work of one render job, run inside a worker process (never the API process).
 
 Decode once at the smallest size the largest output needs (JPEG ``draft``: libjpeg scales by
-1/2, 1/4 or 1/8 while decoding, so a 12 MP photo costs a fraction of a full decode), convert
-to sRGB, resize, apply the EXIF orientation, then write every output without metadata.
+1/2, 1/4 or 1/8 while decoding, so a 12 MP photo costs a fraction of a full decode), resize,
+convert to sRGB, apply the EXIF orientation, then write every output without metadata.
+
+Formats without a draft (PNG, WebP, GIF, HEIC, AVIF) are decoded in full, so the work after
+the decode is kept small: the resize box-reduces by an integer factor before its LANCZOS pass
+(``_REDUCING_GAP``), and the sRGB conversion (ICC profile, CMYK, greyscale) runs on the resized
+pixels, not the full-size ones (~1 ms instead of ~30 ms for a 2 MP ICC transform). That is the
+order libvips' thumbnail uses when it colour-manages. Both orders resample gamma-encoded values;
+they differ only where the conversion is far from linear: flat areas and in-gamut detail come
+out within ~3 levels, but fine detail in colours outside sRGB, which the conversion clips,
+can differ by up to ~20 levels in one channel (2-px stripes of an Adobe RGB green that sRGB
+cannot show: clipped then averaged vs averaged then clipped). A photo tagged Adobe RGB came out
+37 dB PSNR apart between the orders. tests/processing/test_render.py checks the colours of ICC,
+CMYK and greyscale sources against the old order. Modes that cannot be resized faithfully
+(palette, 1-bit, 16-bit, ...) are still converted first.
 """
 
 from __future__ import annotations
@@ -31,6 +44,20 @@ _TRANSPOSE = {  # EXIF orientation -> the transposition that shows it upright (a
 }
 _HASH_SIDE = 32  # ThumbHash input: enough detail for a blur, a few ms of pure Python
 _QUALITY = {"WEBP": 82, "JPEG": 85, "AVIF": 60}
+# libwebp's method (effort) 4 spends ~5 ms more than 2 on a 400 px thumbnail (~9.7 vs ~4.4 ms)
+# on its rate-distortion search. At q82 that bought 0.03-0.45 dB PSNR (not visible) and 0-4 %
+# fewer bytes on photos and screenshots, 8-16 % on smooth, blurry content (a few hundred bytes
+# on a ~4 KB thumbnail). Thumbnail-sized outputs take 2 (half the encode time); larger ones
+# keep 4, where its few percent are kilobytes. Trading bytes for CPU: revert to 4 to undo.
+_WEBP_METHOD, _WEBP_METHOD_SMALL, _SMALL_PIXELS = 4, 2, 400 * 400
+# Box-reduce by an integer factor first as long as LANCZOS then still shrinks by >= 2x: the
+# same split as libvips' resize (its default gap is 2.0). At 3.0 a 2 MP -> 400 px thumbnail
+# (4.3x) got no reduce at all and its LANCZOS cost ~20 ms; with 2.0 it is ~8 ms, and the
+# pixels are 36-54 dB PSNR from a full LANCZOS (the WebP q82 encode's own error is 30-41 dB).
+_REDUCING_GAP = 2.0
+# Modes Pillow resamples channel by channel (alpha premultiplied) with every filter; others
+# are converted to RGB(A) before resizing (palette and 1-bit would resize with NEAREST).
+_RESIZE_FIRST = frozenset({"RGB", "RGBA", "L", "LA", "CMYK"})
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -45,10 +72,10 @@ def _fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def _to_srgb(im: Image.Image) -> Image.Image:
-    """RGB or RGBA in sRGB: CMYK and embedded ICC profiles are converted, so browsers (which
+def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """RGB or RGBA in sRGB: CMYK and an embedded ICC profile (``icc``, read from the file, as
+    ``im.info`` may be a copy that outlived a conversion) are converted, so browsers (which
     treat an untagged image as sRGB) show the colours the camera or designer meant."""
-    icc = im.info.get("icc_profile")
     alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     target = "RGBA" if alpha else "RGB"
     if icc and im.mode in ("RGB", "RGBA", "CMYK", "L"):
@@ -88,12 +115,25 @@ def _decode(source: Path, box: tuple[int, int]) -> Image.Image:
             if not jpeg:
                 orientation = _orientation(opened)
                 stored_box = (box[1], box[0]) if orientation in _SWAPS_AXES else box
-            im = _to_srgb(opened)
+            icc = opened.info.get("icc_profile") or None
+            im: Image.Image = opened
+            if im.mode == "RGBA" and im.getchannel("A").getextrema() == (255, 255):
+                # Opaque alpha (many screenshots and exports): the same pixels without it, and
+                # the resize skips premultiplying and unpremultiplying every full-size pixel.
+                im = im.convert("RGB")
+            resize_first = im.mode in _RESIZE_FIRST
+            if not resize_first:  # a profile is only applied to RGB(A), CMYK and L, as ever
+                im = _to_srgb(im, None)
             size = _fit(im.size, stored_box)
             if size != im.size:
-                im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            elif im is opened:
+                im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+            if resize_first:
+                im = _to_srgb(im, icc)
+            if im is opened:
                 im = opened.copy()  # closing the file below would take the pixels with it
+            # Nothing of the source's info (ICC, EXIF, XMP, JPEG comment, ...) may reach an
+            # encoder: the AVIF and JPEG writers fall back to it when no option is given.
+            im.info = {}
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise Undecodable(_reason(exc)) from None
     except Image.DecompressionBombWarning as exc:
@@ -114,7 +154,8 @@ def _encode(im: Image.Image, spec: RenderSpec, dest: Path) -> None:
         im = flat
     options: dict[str, object] = {"quality": _QUALITY[spec.format]}
     if spec.format == "WEBP":
-        options["method"] = 4
+        small = im.width * im.height <= _SMALL_PIXELS
+        options["method"] = _WEBP_METHOD_SMALL if small else _WEBP_METHOD
     elif spec.format == "JPEG":
         options.update(optimize=True, progressive=True)
     elif spec.format == "AVIF":
@@ -124,8 +165,9 @@ def _encode(im: Image.Image, spec: RenderSpec, dest: Path) -> None:
 
 
 def _placeholder(im: Image.Image) -> str:
-    small = im.convert("RGBA")
+    small = im.copy()  # shrunk first, then given its alpha: the same pixels, 1/150 the convert
     small.thumbnail((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BILINEAR)
+    small = small.convert("RGBA")
     return thumbhash.encode_base64(small.width, small.height, small.tobytes())
 
 
@@ -148,7 +190,7 @@ def render(
         spec = specs[i]
         size = _fit(current.size, spec.box)
         if size != current.size:
-            current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
         _encode(current, spec, Path(out[i]))
         made[i] = Rendered(spec.name, current.width, current.height, Path(out[i]).stat().st_size)
         if spec.placeholder:

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from PIL import Image as PilImage
 
 from pixvault.core import keys, signing
-from pixvault.core.errors import BadSignature, InvalidInput, NotFound
+from pixvault.core.errors import BadSignature, InvalidInput, NotFound, Unavailable
 from pixvault.core.models import Image, ImageStatus, SignedUrl, User
 from pixvault.core.pipeline import specs
 from pixvault.core.pipeline.flight import SingleFlight
@@ -73,6 +73,7 @@ class DerivativeService:
         url_secret: bytes,
         work_dir: Path,
         background_workers: int,
+        background: bool = True,
     ) -> None:
         self._images = images
         self._blobs = blobs
@@ -81,11 +82,13 @@ class DerivativeService:
         self._secret = url_secret
         self._work_dir = work_dir
         self._flights = SingleFlight()
+        self._background_on = background
         self._background = ThreadPoolExecutor(background_workers, thread_name_prefix="derive")
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self.renders: collections.Counter[str] = collections.Counter()
         """Renders per derived key: for metrics, and for tests that a derivative is made once."""
+        self._failed = 0
 
     # --- links --------------------------------------------------------------------------------
 
@@ -112,7 +115,13 @@ class DerivativeService:
     # --- background ---------------------------------------------------------------------------
 
     def schedule(self, rows: Sequence[Image]) -> None:
-        """Make each image's thumbnail and preview soon, in the background (never waited for)."""
+        """Make each image's thumbnail and preview soon, in the background (never waited for).
+
+        Off (``PIXVAULT_BACKGROUND_DERIVATIVES=false``): each is made on its first fetch only,
+        e.g. for a bulk import on a small machine that should spend no CPU on unseen images.
+        """
+        if not self._background_on:
+            return
         for row in rows:
             future = self._background.submit(self._make_both, row)
             with self._lock:
@@ -127,10 +136,13 @@ class DerivativeService:
         wanted = (specs.THUMB_SPEC, specs.PREVIEW_SPEC)
         try:
             self._flights.run(
-                [self._key(row, s) for s in wanted], lambda: self._render(row, wanted)
+                [self._key(row, s) for s in wanted],
+                lambda: self._render(row, wanted, background=True),
             )
         except Undecodable:
             pass  # the row says so now
+        except Unavailable as exc:  # e.g. starved at idle priority: the first fetch makes them
+            log.info("derivatives of image %s were not made in the background: %s", row.id, exc)
         except Exception:
             # Not fatal: the first fetch of each link makes what is missing.
             log.exception("derivatives of image %s were not made in the background", row.id)
@@ -140,6 +152,14 @@ class DerivativeService:
         with self._lock:
             pending = list(self._pending)
         return not wait(pending, timeout).not_done
+
+    def stats(self) -> dict[str, int]:
+        """Counters for ``/metrics``: derivatives stored, images found undecodable."""
+        with self._lock:
+            return {
+                "derivative_renders_total": sum(self.renders.values()),
+                "derivative_failures_total": self._failed,
+            }
 
     # --- serving ------------------------------------------------------------------------------
 
@@ -183,12 +203,14 @@ class DerivativeService:
         if row.status is ImageStatus.FAILED:
             return Served("image/webp", max_age, data=unavailable_webp())
         key = self._key(row, spec)
+        # On local disk the path is the existence check (one resolve per request, not two).
+        path = self._blobs.local_path(key)
         try:
-            if not self._blobs.exists(key):
+            if path is None and not self._blobs.exists(key):
                 self._flights.run([key], lambda: self._render(row, [spec]))
+                path = self._blobs.local_path(key)
         except Undecodable:
             return Served("image/webp", max_age, data=unavailable_webp())
-        path = self._blobs.local_path(key)
         if path is not None:
             return Served(spec.content_type, max_age, path=path)
         url = self._blobs.presign(
@@ -205,7 +227,9 @@ class DerivativeService:
 
     # --- rendering ----------------------------------------------------------------------------
 
-    def _render(self, row: Image, wanted: Sequence[RenderSpec]) -> None:
+    def _render(
+        self, row: Image, wanted: Sequence[RenderSpec], *, background: bool = False
+    ) -> None:
         """Render, store, record; an undecodable image is marked failed (and re-raised)."""
         with self._temp_files(len(wanted) + 1) as temps:
             source = self._blobs.local_path(row.storage_key)
@@ -213,10 +237,14 @@ class DerivativeService:
                 source = temps[-1]
                 self._blobs.download_to(row.storage_key, source)
             try:
-                result = self._processor.render(source, wanted, temps[: len(wanted)])
+                result = self._processor.render(
+                    source, wanted, temps[: len(wanted)], background=background
+                )
             except Undecodable as exc:
                 log.warning("image %s cannot be decoded: %s", row.id, exc.reason)
                 self._images.mark_failed(row.id, exc.reason[:MAX_REASON])
+                with self._lock:
+                    self._failed += 1
                 raise
             if result.placeholder is not None:
                 # Before the thumbnail is stored: a crash in between re-renders it (and this).

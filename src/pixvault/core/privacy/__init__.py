@@ -16,16 +16,17 @@ from datetime import datetime
 
 from pixvault.core.errors import UnsupportedType
 from pixvault.core.models import IncomingFile, PhotoMetadata
-from pixvault.core.privacy import bmff, exif, jpeg, png, webp
+from pixvault.core.privacy import bmff, exif, gif, jpeg, png, webp
 from pixvault.core.privacy.blocks import Edits, StripMode
 from pixvault.core.spool import Spool
 
 __all__ = ["Prepared", "StripMode", "prepare", "rewrite"]
 
-# Formats as ``core.media`` names them; GIF (and anything new) is stored as received.
+# Formats as ``core.media`` names them; anything new is stored as received.
 _REWRITERS: dict[str, Callable[[bytes, StripMode], Edits]] = {
     "JPEG": jpeg.strip,
     "PNG": png.strip,
+    "GIF": gif.strip,
     "WEBP": webp.strip,
     "AVIF": bmff.strip,
     "HEIF": bmff.strip,

@@ -16,14 +16,20 @@ from pixvault.core.privacy import tiff
 
 
 class StripMode(enum.StrEnum):
-    GPS = "gps"  # the position only (EXIF GPS IFD, XMP exif:GPS*, PNG location text)
+    GPS = "gps"  # the location only: EXIF GPS IFD, XMP and IPTC place names, PNG location text
     ALL = "all"  # every EXIF, XMP, IPTC and comment block, except ICC and the orientation
     NONE = "none"  # store what was received
 
 
-# A GPS property in any XMP prefix (exif:GPSLatitude, exifEX:GPSHPositioningError, ...), as an
-# element or an attribute. A false positive only drops a packet, which errs on the safe side.
-_XMP_GPS = re.compile(rb":GPS[A-Z][A-Za-z]*")
+# A location property in any XMP prefix, as an element or an attribute: a GPS property
+# (exif:GPSLatitude, exifEX:GPSHPositioningError, ...) or a place name (photoshop:City,
+# photoshop:State, photoshop:Country, Iptc4xmpCore:Location, Iptc4xmpCore:CountryCode,
+# Iptc4xmpExt:LocationCreated / LocationShown and their City, ProvinceState, ... fields).
+# A false positive only drops a packet, which errs on the safe side.
+_XMP_LOCATION = re.compile(
+    rb":(?:GPS[A-Z]|(?:City|State|Country|CountryCode|CountryName|Location|LocationCreated"
+    rb"|LocationShown|Sublocation|ProvinceState|WorldRegion)(?![\w.-]))"
+)
 _BLANK_XMP = (
     b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
@@ -35,8 +41,10 @@ def broken(what: str) -> UnsupportedType:
     return UnsupportedType(f"corrupt {what} metadata")
 
 
-def xmp_has_gps(packet: bytes | bytearray) -> bool:
-    return _XMP_GPS.search(packet) is not None
+def xmp_has_location(packet: bytes | bytearray) -> bool:
+    """The one XMP test every container uses: a GPS property or a place name (the packet goes
+    whole: XMP repeats a value in several forms, so no single property can be cut safely)."""
+    return _XMP_LOCATION.search(packet) is not None
 
 
 def blank_xmp(length: int) -> bytes:

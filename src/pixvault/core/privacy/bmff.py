@@ -13,18 +13,18 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from pixvault.core.heif import ItemLocation, item_locations
 from pixvault.core.privacy.blocks import (
     Edits,
     StripMode,
     blank_xmp,
     broken,
     plan_exif,
-    xmp_has_gps,
+    xmp_has_location,
 )
 from pixvault.core.structure import Steps, bmff_boxes
 
 _XMP_TYPES = (b"application/rdf+xml", b"text/xml", b"application/xml")
-_MAX_ITEMS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +43,6 @@ def _boxes(data: bytes, start: int, end: int) -> list[_Box]:
 
 def _child(boxes: list[_Box], btype: bytes) -> _Box | None:
     return next((b for b in boxes if b.type == btype), None)
-
-
-def _uint(data: bytes, pos: int, size: int, end: int) -> int:
-    if size == 0:
-        return 0
-    if size not in (4, 8) or pos + size > end:
-        raise broken("HEIF")
-    return int(struct.unpack_from(">I" if size == 4 else ">Q", data, pos)[0])
 
 
 def _item_types(data: bytes, iinf: _Box) -> dict[int, bytes]:
@@ -79,59 +71,28 @@ def _item_types(data: bytes, iinf: _Box) -> dict[int, bytes]:
 
 
 def _locations(data: bytes, iloc: _Box, idat: _Box | None) -> dict[int, list[tuple[int, int]]]:
-    """item ID -> absolute (start, end) of each extent, checked to lie inside the file."""
-    end = iloc.end
-    version = data[iloc.body]
-    if version > 2 or iloc.body + 8 > end:
-        raise broken("HEIF")
-    sizes, more = data[iloc.body + 4], data[iloc.body + 5]
-    off_size, len_size, base_size = sizes >> 4, sizes & 15, more >> 4
-    idx_size = more & 15 if version else 0
-    pos = iloc.body + 6
-    count = _uint(data, pos, 4, end) if version == 2 else struct.unpack_from(">H", data, pos)[0]
-    pos += 4 if version == 2 else 2
-    found: dict[int, list[tuple[int, int]]] = {}
-    for _ in range(min(count, _MAX_ITEMS)):
-        item_id = _uint(data, pos, 4, end) if version == 2 else _u16(data, pos, end)
-        pos += 4 if version == 2 else 2
-        method = _u16(data, pos, end) & 15 if version else 0
-        pos += 2 if version else 0
-        base = _uint(data, pos + 2, base_size, end)  # after data_reference_index
-        extents = _u16(data, pos + 2 + base_size, end)
-        pos += 4 + base_size
-        spans = []
-        for _ in range(extents):
-            offset = _uint(data, pos + idx_size, off_size, end)
-            length = _uint(data, pos + idx_size + off_size, len_size, end)
-            pos += idx_size + off_size + len_size
-            spans.append((offset, length))
-        found[item_id] = _absolute(data, method, base, spans, idat)
-    return found
+    """item ID -> absolute (start, end) of each extent, read by the upload check's ``iloc``
+    reader. An extent this module cannot edit in place with certainty (see ``_absolute``)
+    makes the item's list ``[(-1, -1)]``, refused only if the item is metadata."""
+    found = item_locations(
+        data,
+        (iloc.type, iloc.body, iloc.end),
+        None if idat is None else (idat.type, idat.body, idat.end),
+        Steps(len(data), "HEIF"),
+    )
+    return {item_id: _absolute(place) for item_id, place in found.items()}
 
 
-def _u16(data: bytes, pos: int, end: int) -> int:
-    if pos + 2 > end:
-        raise broken("HEIF")
-    return int(struct.unpack_from(">H", data, pos)[0])
-
-
-def _absolute(
-    data: bytes, method: int, base: int, spans: list[tuple[int, int]], idat: _Box | None
-) -> list[tuple[int, int]]:
-    """Extents as file offsets. Method 2 (data built from other items) and length 0 ("to the
-    end") are refused for any item: they cannot be edited in place with certainty."""
-    if method == 1:
-        if idat is None:
-            raise broken("HEIF")
-        origin, limit = idat.body, idat.end
-    elif method == 0:
-        origin, limit = 0, len(data)
-    else:
+def _absolute(place: ItemLocation) -> list[tuple[int, int]]:
+    """Extents as (start, end) file offsets. Method 2 (data built from other items), length 0
+    ("to the end"), an extent past its limit and data in another file cannot be edited here."""
+    if place.method not in (0, 1):
         return []  # only looked at for metadata items, checked there
+    if place.reference != 0:
+        return [(-1, -1)]
     out = []
-    for offset, length in spans:
-        start = origin + base + offset
-        if length == 0 or start + length > limit:
+    for start, length in place.extents:
+        if length == 0 or start + length > place.limit:
             return [(-1, -1)]
         out.append((start, start + length))
     return out
@@ -170,7 +131,7 @@ def strip(data: bytes, mode: StripMode) -> Edits:
 def _rewrite(content: bytes, kind: bytes, mode: StripMode, edits: Edits) -> bytes | None:
     """The item's new bytes (same length), or None to leave it as received."""
     if kind == b"xmp":
-        if mode is StripMode.ALL or (mode is StripMode.GPS and xmp_has_gps(content)):
+        if mode is StripMode.ALL or (mode is StripMode.GPS and xmp_has_location(content)):
             return blank_xmp(len(content))
         return None
     # Exif item: a 4-byte offset to the TIFF header (after e.g. "Exif\0\0"), then the TIFF.

@@ -2,8 +2,9 @@
 
 Every marker segment up to EOI is visited (an APP1 after the first scan still counts), with the
 same C-speed scan over entropy-coded data as ``core.structure.walk_jpeg``. Bytes after EOI are
-MPF secondary images (gain maps, depth): kept unless they carry EXIF or XMP of their own, which
-this module does not rewrite, so they are dropped together with the MPF index that points to them.
+MPF secondary images (gain maps, depth): kept unless they carry EXIF, XMP or IPTC of their own,
+which this module does not rewrite, so they are dropped together with the MPF index that points
+to them. In mode gps, IPTC (APP13) keeps its caption and keywords and loses its place names.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import re
 import struct
 from dataclasses import dataclass
 
-from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_gps
+from pixvault.core.privacy import iptc
+from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_location
 
 _FILL = re.compile(rb"\xff+")
 _SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
@@ -21,7 +23,8 @@ _XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
 _XMP_EXT_ID = b"http://ns.adobe.com/xmp/extension/\x00"
 _ICC_ID = b"ICC_PROFILE\x00"
 _MPF_ID = b"MPF\x00"
-_APP0, _APP1, _APP2, _APP14, _COM, _SOS, _EOI = 0xE0, 0xE1, 0xE2, 0xEE, 0xFE, 0xDA, 0xD9
+_APP0, _APP1, _APP2, _APP13, _APP14 = 0xE0, 0xE1, 0xE2, 0xED, 0xEE
+_COM, _SOS, _EOI = 0xFE, 0xDA, 0xD9
 _MAX_SEGMENT = 0xFFFF
 
 
@@ -104,12 +107,15 @@ def strip(data: bytes, mode: StripMode) -> Edits:
     if mode is StripMode.GPS:
         # The extended packet's chunks are one document: a property may straddle two segments.
         packet = b"".join(data[s.payload + _xmp_header(data, s) : s.end] for s in xmp)
-        if xmp_has_gps(packet):
+        if xmp_has_location(packet):
             for seg in xmp:
                 edits.replace(seg.start, seg.end)
     for seg in segments:
-        other = mode is StripMode.ALL and _is_other_metadata(data, seg)
-        if other or (seg not in xmp and _is_stray_gps(data, seg)):
+        if mode is StripMode.GPS and seg.marker == _APP13:
+            _iptc(data, seg, edits)
+        elif (mode is StripMode.ALL and _is_other_metadata(data, seg)) or (
+            seg not in xmp and _is_stray_location(data, seg)
+        ):
             edits.replace(seg.start, seg.end)
     _trailer(data, segments, eoi, edits, mode)
     return edits
@@ -123,12 +129,39 @@ def _xmp_header(data: bytes, seg: _Segment) -> int:
     return len(_XMP_EXT_ID) + 40
 
 
-def _is_stray_gps(data: bytes, seg: _Segment) -> bool:
-    """GPS properties in a segment that is not image structure (SOFn, DHT, DQT, SOS, ...)
-    nor EXIF or ICC: XMP under a damaged or unknown name, which a lax reader may still find."""
+def _is_stray_location(data: bytes, seg: _Segment) -> bool:
+    """XMP location properties or Photoshop resources in a segment that is not image structure
+    (SOFn, DHT, DQT, SOS, ...) nor EXIF or ICC: metadata under a damaged or unknown name or
+    marker, which a lax reader may still find."""
     if 0xC0 <= seg.marker <= 0xDF or seg.startswith(data, _EXIF_ID):
         return False
-    return not seg.startswith(data, _ICC_ID) and xmp_has_gps(data[seg.payload : seg.end])
+    if seg.startswith(data, _ICC_ID):
+        return False
+    payload = data[seg.payload : seg.end]
+    return xmp_has_location(payload) or iptc.holds_resources(payload)
+
+
+def _iptc(data: bytes, seg: _Segment, edits: Edits) -> None:
+    """Mode gps, APP13: the place datasets cut out of the IPTC record (the segment shrinks), or
+    the whole segment dropped when it is left empty, or cannot be read and may hold a place."""
+    payload = data[seg.payload : seg.end]
+    if not payload.startswith(iptc.PHOTOSHOP_ID):
+        if iptc.may_hold_place(payload):
+            edits.replace(seg.start, seg.end)
+        return
+    try:
+        new = iptc.strip_irb(payload[len(iptc.PHOTOSHOP_ID) :])
+    except iptc.BadIptc:
+        if iptc.may_hold_place(payload):
+            edits.replace(seg.start, seg.end)
+        return
+    if new is None:
+        return
+    if not new:  # only place names in it
+        edits.replace(seg.start, seg.end)
+        return
+    body = iptc.PHOTOSHOP_ID + new
+    edits.replace(seg.start, seg.end, b"\xff\xed" + struct.pack(">H", len(body) + 2) + body)
 
 
 def _is_other_metadata(data: bytes, seg: _Segment) -> bool:
@@ -153,8 +186,10 @@ def _trailer(
         return
     tail = data[eoi:]
     mpf = next((s for s in segments if s.marker == _APP2 and s.startswith(data, _MPF_ID)), None)
-    carries = _EXIF_ID in tail or (
-        xmp_has_gps(tail) if mode is StripMode.GPS else b"ns.adobe.com/xap" in tail
+    carries = (
+        _EXIF_ID in tail
+        or iptc.PHOTOSHOP_ID in tail
+        or (xmp_has_location(tail) if mode is StripMode.GPS else b"ns.adobe.com/xap" in tail)
     )
     shifted = mpf is not None and any(
         start > mpf.start and len(new) != end - start for start, end, new in edits.replacements

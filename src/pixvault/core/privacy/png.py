@@ -9,15 +9,20 @@ import re
 import struct
 import zlib
 
-from pixvault.core.privacy import tiff
-from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_gps
+from pixvault.core.privacy import iptc, tiff
+from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_location
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT = (b"tEXt", b"zTXt", b"iTXt")
-# Keywords naming a place (GPSLatitude, Location, geo:lat, ...): gone in mode gps.
-_PLACE = re.compile(rb"gps|locat|latitude|longitude|geo|coordinates|position", re.IGNORECASE)
-# ImageMagick's hex dump of a whole EXIF (or APP1) block, which Pillow also reads as EXIF.
-_RAW_EXIF = re.compile(rb"Raw profile type (exif|app1)\Z", re.IGNORECASE)
+# Keywords naming a place (GPSLatitude, Location, geo:lat, City, Country, ...): gone in mode gps.
+_PLACE = re.compile(
+    rb"gps|locat|latitude|longitude|geo|coordinates|position|\bcity|countr|province|\bstate\b",
+    re.IGNORECASE,
+)
+# ImageMagick's hex dump of a whole metadata block: EXIF (or APP1, which Pillow also reads as
+# EXIF), IPTC, 8BIM (Photoshop resources, with IPTC inside), XMP...
+_RAW_PROFILE = re.compile(rb"Raw profile type (\w+)\Z", re.IGNORECASE)
+_PROFILES = frozenset({b"exif", b"app1", b"iptc", b"8bim", b"xmp"})
 _FRAME_DATA = (b"fdAT",)  # APNG pixels: never searched
 _MAX_TEXT = 1 << 20  # inflate at most this much to look inside a compressed chunk
 
@@ -46,15 +51,15 @@ def strip(data: bytes, mode: StripMode) -> Edits:
                 edits.replace(pos, end)
         elif ctype == b"IEND":
             return edits
-        elif mode is StripMode.GPS and _stray_gps(ctype, data[body : end - 4]):
+        elif mode is StripMode.GPS and _stray_location(ctype, data[body : end - 4]):
             edits.replace(pos, end)
         pos = end
     raise broken("PNG")
 
 
-def _stray_gps(ctype: bytes, body: bytes) -> bool:
-    """XMP with a position in an unknown ancillary chunk (lower-case first letter)."""
-    return ctype[0] >= 0x61 and ctype not in _FRAME_DATA and xmp_has_gps(body)
+def _stray_location(ctype: bytes, body: bytes) -> bool:
+    """XMP with a location in an unknown ancillary chunk (lower-case first letter)."""
+    return ctype[0] >= 0x61 and ctype not in _FRAME_DATA and xmp_has_location(body)
 
 
 def _exif(data: bytes, pos: int, body: int, end: int, mode: StripMode, edits: Edits) -> None:
@@ -67,8 +72,9 @@ def _exif(data: bytes, pos: int, body: int, end: int, mode: StripMode, edits: Ed
 
 
 def _has_place(ctype: bytes, body: bytes) -> bool:
-    """Mode gps: a location keyword, XMP with a GPS property, or a raw EXIF profile with a GPS
-    IFD. What cannot be read (bad compression, too big to inflate) counts as a place."""
+    """Mode gps: a location keyword, XMP with a location property (iTXt XML:com.adobe.xmp or
+    any other text), or a raw profile holding one (EXIF with a GPS IFD, IPTC with a place name,
+    hex-coded XMP). What cannot be read (bad compression, too big to inflate) counts as a place."""
     keyword, sep, rest = body.partition(b"\x00")
     if not sep or _PLACE.search(keyword):
         return True
@@ -76,11 +82,10 @@ def _has_place(ctype: bytes, body: bytes) -> bool:
         text = _text(ctype, rest)
     except (ValueError, zlib.error):
         return True
-    if xmp_has_gps(text):
+    if xmp_has_location(text):
         return True
-    if _RAW_EXIF.match(keyword):
-        return _raw_profile_has_gps(text)
-    return False
+    raw = _RAW_PROFILE.match(keyword)
+    return raw is not None and _raw_profile_has_place(raw[1].lower(), text)
 
 
 def _text(ctype: bytes, rest: bytes) -> bytes:
@@ -106,13 +111,21 @@ def _inflate(packed: bytes) -> bytes:
     return text
 
 
-def _raw_profile_has_gps(text: bytes) -> bool:
-    """``\\nexif\\n   LENGTH\\nHEX...``: decode and look for a GPS IFD (broken counts as yes)."""
+def _raw_profile_has_place(kind: bytes, text: bytes) -> bool:
+    """``\\nexif\\n   LENGTH\\nHEX...``: decode and look for a GPS IFD in EXIF, a place in IPTC
+    and a location property in XMP (what cannot be decoded counts as yes). Other profiles (ICC)
+    are not looked into."""
+    if kind not in _PROFILES:
+        return False
     lines = text.strip().split(b"\n")
     try:
         blob = bytes.fromhex(b"".join(lines[2:]).decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         return True
+    if kind in (b"iptc", b"8bim"):
+        return iptc.has_place(blob)
+    if kind == b"xmp":
+        return xmp_has_location(blob)
     start = blob.find(b"II*\x00")
     start = blob.find(b"MM\x00*") if start < 0 else start
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_gps
+from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_location
 
 _EXIF_FLAG, _XMP_FLAG = 0x08, 0x04
 _IMAGE_CHUNKS = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP", b"XMP "})
@@ -44,7 +44,7 @@ def strip(data: bytes, mode: StripMode) -> Edits:
         elif fourcc == b"XMP " and _drop_xmp(data[body : body + size], mode):
             edits.replace(pos, min(end, n))
             cleared |= _XMP_FLAG
-        elif _stray_gps(fourcc, data[body : body + size], mode):
+        elif _stray_location(fourcc, data[body : body + size], mode):
             edits.replace(pos, min(end, n))
         pos = end
     if pos < n:
@@ -59,13 +59,13 @@ def strip(data: bytes, mode: StripMode) -> Edits:
     return edits
 
 
-def _stray_gps(fourcc: bytes, body: bytes, mode: StripMode) -> bool:
-    """XMP with a position under an unknown chunk name, which a lax reader may still find."""
-    return mode is not StripMode.NONE and fourcc not in _IMAGE_CHUNKS and xmp_has_gps(body)
+def _stray_location(fourcc: bytes, body: bytes, mode: StripMode) -> bool:
+    """XMP with a location under an unknown chunk name, which a lax reader may still find."""
+    return mode is not StripMode.NONE and fourcc not in _IMAGE_CHUNKS and xmp_has_location(body)
 
 
 def _drop_xmp(packet: bytes, mode: StripMode) -> bool:
-    return mode is StripMode.ALL or (mode is StripMode.GPS and xmp_has_gps(packet))
+    return mode is StripMode.ALL or (mode is StripMode.GPS and xmp_has_location(packet))
 
 
 def _exif(data: bytes, pos: int, body: int, end: int, mode: StripMode, edits: Edits) -> int:

@@ -4,14 +4,16 @@
 //
 // A card shows the image's thumbnail (WebP, 400 px: a few dozen KiB where the original may be
 // megabytes), with the ThumbHash placeholder decoded and painted under it at once, so the grid
-// has its colours before a single image byte arrives. High-density screens get the 800 px
-// thumbnail (`thumbnail2xUrl`, a signed link like the others) through srcset; 1x screens never
-// download it.
+// has its colours before a single image byte arrives. A photo uploaded from this page a moment
+// ago has no placeholder from the server yet: the one this browser made from the file stands in
+// (localhash.js). High-density screens get the 800 px thumbnail (`thumbnail2xUrl`, a signed
+// link like the others) through srcset; 1x screens never download it.
 
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
 import { formatBytes } from "./format.js";
 import { showSigned } from "./links.js";
+import { placeholderOf } from "./localhash.js";
 import { emptyText, pageStatus, parseQuery, queryUrl } from "./query.js";
 import { failureText, gallerySource, isFailed } from "./sources.js";
 import { splitTags } from "./tags.js";
@@ -138,6 +140,14 @@ function render(state, total) {
   $("next-page").disabled = state.page >= pages;
 }
 
+/** Decorative (the real image carries the alt text); a data: URL, so it paints at once. */
+function placeholderImg(image) {
+  const blur = placeholderDataUrl(placeholderOf(image));
+  return blur
+    ? el("img", { cls: "placeholder", attrs: { src: blur, alt: "", "aria-hidden": "true" } })
+    : null;
+}
+
 function card(image) {
   const source = gallerySource(image);
   const img = el("img", {
@@ -154,11 +164,6 @@ function card(image) {
     const { url, kind, url2x = null, kind2x = null } = source;
     showSigned(img, image.id, url, image.urlExpiresAt, kind, url2x, kind2x);
   }
-  // Decorative (the real image carries the alt text); a data: URL, so it paints at once.
-  const blur = placeholderDataUrl(image.placeholder);
-  const placeholder = blur
-    ? el("img", { cls: "placeholder", attrs: { src: blur, alt: "", "aria-hidden": "true" } })
-    : null;
   const thumb = el(
     "button",
     {
@@ -166,7 +171,11 @@ function card(image) {
       attrs: { type: "button", title: image.originalName },
       on: { click: () => openHandler(image.id) },
     },
-    [placeholder, img, el("span", { cls: "unavailable", text: "Image temporarily unavailable" })],
+    [
+      placeholderImg(image),
+      img,
+      el("span", { cls: "unavailable", text: "Image temporarily unavailable" }),
+    ],
   );
   const failure = isFailed(image)
     ? el("p", { cls: "card-failure" }, [
@@ -217,6 +226,16 @@ export function currentItems() {
 export function cardButton(id) {
   const cardEl = [...$("grid").children].find((li) => li.dataset.id === id);
   return cardEl ? cardEl.querySelector(".thumb") : null;
+}
+
+/** A placeholder for image `id` came in after its card was drawn without one: paint it now. */
+export function showPlaceholder(id) {
+  const image = items.find((i) => i.id === id);
+  const cardEl = [...$("grid").children].find((li) => li.dataset.id === id);
+  const thumb = cardEl && cardEl.querySelector(".thumb");
+  if (!image || !thumb || thumb.querySelector("img.placeholder")) return;
+  const placeholder = placeholderImg(image);
+  if (placeholder) thumb.prepend(placeholder);
 }
 
 /** After an edit in the viewer: update the item and re-render its card in place. */

@@ -13,6 +13,7 @@ import {
   loadGallery,
   removeItem,
   replaceItem,
+  showPlaceholder,
 } from "./gallery.js";
 import { toast } from "./toast.js";
 import { initUpload, resetUploads } from "./upload.js";
@@ -43,6 +44,7 @@ function initApp() {
         refreshAccount();
       }, 250);
     },
+    onPlaceholder: showPlaceholder, // made in this browser from the file just uploaded
   });
   initGallery({ open: openViewer, tagRules: config.tagRules });
   initViewer({

@@ -1,8 +1,12 @@
-// ThumbHash decoding: the ~25-byte blurred stand-in the server computes for every image
-// (`placeholder`, base64), painted while the thumbnail loads. Ported from Evan Wallace's
-// public-domain reference (https://evanw.github.io/thumbhash/, js/thumbhash.js): the same
-// arithmetic, so the picture matches what the server's encoder (core/pipeline/thumbhash.py)
-// meant. The PNG is built here too (uncompressed, a few KiB), so no <canvas> is needed and the
+// ThumbHash: the ~25-byte blurred stand-in painted while a thumbnail loads. The server computes
+// one for every image (`placeholder`, base64) when it renders the thumbnail; the browser makes
+// its own from the file it just uploaded, so a fresh card has its colours before the server's
+// hash exists (localhash.js). Both halves are ported from Evan Wallace's public-domain reference
+// (https://evanw.github.io/thumbhash/, js/thumbhash.js) with the same arithmetic, so this
+// encoder gives the bytes the server's (core/pipeline/thumbhash.py) gives for the same pixels;
+// in flat areas some terms are zero but for rounding noise, which may differ, and which the
+// decoder scales to nothing.
+// The PNG is built here too (uncompressed, a few KiB), so decoding needs no <canvas> and the
 // module stays pure: no DOM, so Node's test runner checks it (tests/js/thumbhash.test.mjs).
 
 const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -144,6 +148,132 @@ export function thumbHashToRGBA(hash) {
   return { w, h, rgba };
 }
 
+/** Encoding more than 100×100 pixels is slow for no better hash: callers shrink first. */
+export const MAX_ENCODE_SIDE = 100;
+
+/**
+ * The ThumbHash (bytes) of `w`×`h` RGBA pixels, row-major, not premultiplied (what a canvas's
+ * getImageData gives). The reference's rgbaToThumbHash, line for line: summation order and
+ * rounding (Math.round) included, which is what makes the bytes match the server's.
+ */
+export function rgbaToThumbHash(w, h, rgba) {
+  const { PI, round, max, cos, abs } = Math;
+  if (!(w > 0 && h > 0 && w <= MAX_ENCODE_SIDE && h <= MAX_ENCODE_SIDE)) {
+    throw new RangeError(`${w}x${h} does not fit ThumbHash's 100x100`);
+  }
+  if (!rgba || rgba.length !== w * h * 4) {
+    throw new RangeError(`${w}x${h} needs ${w * h * 4} bytes of RGBA`);
+  }
+  const n = w * h;
+
+  // The average colour (weighted by alpha).
+  let avgR = 0;
+  let avgG = 0;
+  let avgB = 0;
+  let avgA = 0;
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    const alpha = rgba[j + 3] / 255;
+    avgR += (alpha / 255) * rgba[j];
+    avgG += (alpha / 255) * rgba[j + 1];
+    avgB += (alpha / 255) * rgba[j + 2];
+    avgA += alpha;
+  }
+  if (avgA) {
+    avgR /= avgA;
+    avgG /= avgA;
+    avgB /= avgA;
+  }
+
+  const hasAlpha = avgA < n;
+  const lLimit = hasAlpha ? 5 : 7; // fewer luminance terms when alpha needs room
+  const lx = max(1, round((lLimit * w) / max(w, h)));
+  const ly = max(1, round((lLimit * h) / max(w, h)));
+  const l = new Float64Array(n); // luminance
+  const p = new Float64Array(n); // yellow - blue
+  const q = new Float64Array(n); // red - green
+  const a = new Float64Array(n); // alpha
+
+  // RGBA to LPQA, composited over the average colour.
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    const alpha = rgba[j + 3] / 255;
+    const r = avgR * (1 - alpha) + (alpha / 255) * rgba[j];
+    const g = avgG * (1 - alpha) + (alpha / 255) * rgba[j + 1];
+    const b = avgB * (1 - alpha) + (alpha / 255) * rgba[j + 2];
+    l[i] = (r + g + b) / 3;
+    p[i] = (r + g) / 2 - b;
+    q[i] = r - g;
+    a[i] = alpha;
+  }
+
+  // The DCT: a constant (DC) term, and varying (AC) terms normalised to 0..1 by their scale.
+  const encodeChannel = (channel, nx, ny) => {
+    let dc = 0;
+    let scale = 0;
+    const ac = [];
+    const fx = new Float64Array(w);
+    for (let cy = 0; cy < ny; cy++) {
+      for (let cx = 0; cx * ny < nx * (ny - cy); cx++) {
+        let f = 0;
+        for (let x = 0; x < w; x++) fx[x] = cos((PI / w) * cx * (x + 0.5));
+        for (let y = 0; y < h; y++) {
+          const fy = cos((PI / h) * cy * (y + 0.5));
+          for (let x = 0; x < w; x++) f += channel[x + y * w] * fx[x] * fy;
+        }
+        f /= n;
+        if (cx || cy) {
+          ac.push(f);
+          scale = max(scale, abs(f));
+        } else {
+          dc = f;
+        }
+      }
+    }
+    if (scale) {
+      for (let i = 0; i < ac.length; i++) ac[i] = 0.5 + (0.5 / scale) * ac[i];
+    }
+    return { dc, ac, scale };
+  };
+  const lum = encodeChannel(l, max(3, lx), max(3, ly));
+  const yb = encodeChannel(p, 3, 3);
+  const rg = encodeChannel(q, 3, 3);
+  const alphaTerms = hasAlpha ? encodeChannel(a, 5, 5) : null;
+
+  // The constants.
+  const isLandscape = w > h;
+  const header24 =
+    round(63 * lum.dc) |
+    (round(31.5 + 31.5 * yb.dc) << 6) |
+    (round(31.5 + 31.5 * rg.dc) << 12) |
+    (round(31 * lum.scale) << 18) |
+    ((hasAlpha ? 1 : 0) << 23);
+  const header16 =
+    (isLandscape ? ly : lx) |
+    (round(63 * yb.scale) << 3) |
+    (round(63 * rg.scale) << 9) |
+    ((isLandscape ? 1 : 0) << 15);
+  const hash = [
+    header24 & 255,
+    (header24 >> 8) & 255,
+    header24 >> 16,
+    header16 & 255,
+    header16 >> 8,
+  ];
+  if (alphaTerms) hash.push(round(15 * alphaTerms.dc) | (round(15 * alphaTerms.scale) << 4));
+
+  // The varying factors, two to a byte.
+  const acStart = hash.length;
+  let acIndex = 0;
+  const channels = alphaTerms ? [lum, yb, rg, alphaTerms] : [lum, yb, rg];
+  for (const { ac } of channels) {
+    for (const f of ac) {
+      const at = acStart + (acIndex >> 1);
+      hash[at] = (hash[at] ?? 0) | (round(15 * f) << ((acIndex & 1) << 2));
+      acIndex++;
+    }
+  }
+  return Uint8Array.from(hash);
+}
+
 const CRC_TABLE = [
   0, 498536548, 997073096, 651767980, 1994146192, 1802195444, 1303535960, 1342533948, -306674912,
   -267414716, -690576408, -882789492, -1687895376, -2032938284, -1609899400, -1111625188,
@@ -155,9 +285,49 @@ export function rgbaToPng(w, h, rgba) {
   const idat = 6 + h * (5 + row);
   // Signature, IHDR (w × h, 8-bit RGBA), then IDAT's length and the zlib header.
   const bytes = [
-    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, w >> 8, w & 255, 0, 0,
-    h >> 8, h & 255, 8, 6, 0, 0, 0, 0, 0, 0, 0, idat >>> 24, (idat >> 16) & 255,
-    (idat >> 8) & 255, idat & 255, 73, 68, 65, 84, 120, 1,
+    137,
+    80,
+    78,
+    71,
+    13,
+    10,
+    26,
+    10,
+    0,
+    0,
+    0,
+    13,
+    73,
+    72,
+    68,
+    82,
+    0,
+    0,
+    w >> 8,
+    w & 255,
+    0,
+    0,
+    h >> 8,
+    h & 255,
+    8,
+    6,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    idat >>> 24,
+    (idat >> 16) & 255,
+    (idat >> 8) & 255,
+    idat & 255,
+    73,
+    68,
+    65,
+    84,
+    120,
+    1,
   ];
   let a = 1;
   let b = 0;
@@ -192,7 +362,8 @@ export function rgbaToPng(w, h, rgba) {
   return Uint8Array.from(bytes);
 }
 
-function bytesToBase64(bytes) {
+/** Standard base64 (padded) of `bytes`: a ThumbHash as the server's `placeholder` spells it. */
+export function bytesToBase64(bytes) {
   let out = "";
   for (let i = 0; i < bytes.length; i += 3) {
     const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);

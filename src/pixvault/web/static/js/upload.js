@@ -1,27 +1,37 @@
 // Uploads: check each file against the server's own limits (GET /api/config) before sending,
 // then send one request per file with XMLHttpRequest, whose upload progress events give real
 // bytes sent. One file per request also makes each file its own all-or-nothing upload.
+//
+// While a file is sent, the browser makes its ThumbHash from it (localhash.js): the server's
+// comes with the thumbnail, after the upload has answered, and a fresh card paints this one at
+// once meanwhile.
 
 import { authHeaders, handleUnauthorized } from "./api.js";
 import { chipsInput } from "./chips.js";
 import { $, el } from "./dom.js";
 import { errorFrom } from "./errors.js";
 import { formatBytes } from "./format.js";
+import { forgetPlaceholders, rememberPlaceholder, thumbHashOfFile } from "./localhash.js";
 import { acceptAttribute, acceptedHint, failureText, rejectionReason } from "./uploadrules.js";
 
 // One at a time: files land (and show up newest first) in the order chosen, each bar moves
 // alone, and the gallery's own requests are never starved. A LAN link is filled by one upload.
 const PARALLEL = 1;
+// How long the gallery's refresh waits for a hash still being made: decoding a large photo can
+// take a moment, and a hash that comes later is painted on the card when it comes.
+const HASH_WAIT_MS = 400;
 
 let config = null;
 let tagsInput;
 let onUploaded = () => {};
+let onPlaceholder = () => {};
 const waiting = [];
 let running = 0;
 
 export function initUpload(cfg, hooks) {
   config = cfg;
   onUploaded = hooks.onUploaded;
+  onPlaceholder = hooks.onPlaceholder || (() => {});
   tagsInput = chipsInput($("upload-tags"), { inputId: "upload-tag-input", rules: cfg.tagRules });
 
   $("accepted-hint").textContent = acceptedHint(cfg);
@@ -111,7 +121,23 @@ function setState({ row, bar, status }, state, text, percent) {
   if (percent !== undefined) bar.value = percent;
 }
 
+/** Remember the hash made here for the stored images, then let the gallery catch up. */
+async function uploaded(images, hash) {
+  const remembered = hash.then((placeholder) => {
+    if (!placeholder) return; // this browser could not decode the file: as before
+    for (const image of images) {
+      if (image.placeholder) continue; // the server's own, should it ever come this early
+      rememberPlaceholder(image.id, placeholder);
+      onPlaceholder(image.id); // a card already drawn without it gets it now
+    }
+  });
+  await Promise.race([remembered, new Promise((done) => setTimeout(done, HASH_WAIT_MS))]);
+  onUploaded(); // the gallery and meter catch up while the rest is still sending
+}
+
 function send({ file, options, row }) {
+  // Decoded and hashed while the bytes travel; never rejects (null when it cannot be done).
+  const hash = thumbHashOfFile(file);
   return new Promise((resolve) => {
     const form = new FormData();
     form.append("files", file, file.name);
@@ -133,7 +159,7 @@ function send({ file, options, row }) {
     xhr.addEventListener("load", () => {
       if (xhr.status >= 200 && xhr.status < 300) {
         setState(row, "done", "Uploaded", 100);
-        onUploaded(); // the gallery and meter catch up while the rest is still sending
+        uploaded((xhr.response && xhr.response.images) || [], hash);
       } else {
         const error = errorFrom(xhr.status, xhr.response, xhr.getResponseHeader("Retry-After"));
         setState(row, "failed", failureText(error));
@@ -152,6 +178,7 @@ function send({ file, options, row }) {
 /** Signing out: forget what is queued (rows still sending finish on their own). */
 export function resetUploads() {
   waiting.length = 0;
+  forgetPlaceholders();
   $("upload-queue").replaceChildren();
   $("rejections").replaceChildren();
 }
