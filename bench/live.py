@@ -26,6 +26,11 @@ _RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _ERRORS = re.compile(r"Socket errors:.*")
 ACCOUNT = {"email": "bench@example.com", "password": "bench-password-1"}
+RATE_LIMIT = "100000000/hour"
+"""``PIXVAULT_RATE_LIMIT`` of every bench server: no run comes near it."""
+SECRET_KEY = "bench-live-secret-" + "y" * 32
+"""``PIXVAULT_SECRET_KEY`` of every bench server (servers sharing a database accept each
+other's tokens, and an in-process container with it checks their signed links)."""
 
 
 class Skipped(Exception):
@@ -38,6 +43,12 @@ class Live:
     client: httpx.Client
     """Signed in as the bench user (Authorization header set)."""
     token: str
+    pid: int = 0
+    """The server process (its peak memory is ``VmHWM`` in /proc/<pid>/status)."""
+    data_dir: Path = Path()
+    """``PIXVAULT_DATA_DIR`` of this server (deleted when ``serve`` exits)."""
+    log: Path = Path()
+    """The server's stdout and stderr (deleted when ``serve`` exits)."""
 
 
 def free_port() -> int:
@@ -89,16 +100,19 @@ def wrk(
 
 
 @contextmanager
-def serve(**settings: str) -> Iterator[Live]:
+def serve(*, register: bool = True, **settings: str) -> Iterator[Live]:
     """``pixvault serve`` with ``PIXVAULT_*`` ``settings`` on top of bench defaults (no rate
-    limit worth the name, a quota no run can fill), stopped and its data deleted on exit."""
+    limit worth the name, a quota no run can fill), stopped and its data deleted on exit.
+
+    ``register=False``: the bench user already exists (a second server on a shared database)
+    and is only signed in."""
     with tempfile.TemporaryDirectory(prefix="pixvault-bench-") as tmp:
         work = Path(tmp)
         env = {
             **os.environ,
             "PIXVAULT_DATA_DIR": str(work / "data"),
-            "PIXVAULT_SECRET_KEY": "bench-live-secret-" + "y" * 32,
-            "PIXVAULT_RATE_LIMIT": "100000000/hour",
+            "PIXVAULT_SECRET_KEY": SECRET_KEY,
+            "PIXVAULT_RATE_LIMIT": RATE_LIMIT,
             "PIXVAULT_DEFAULT_QUOTA": str(1024**4),
             "PIXVAULT_MAX_FILE_SIZE": str(64 * 1024 * 1024),
         }
@@ -116,12 +130,13 @@ def serve(**settings: str) -> Iterator[Live]:
             try:
                 with httpx.Client(base_url=base, timeout=60) as client:
                     _wait_ready(proc, client)
-                    client.post("/api/auth/register", json=ACCOUNT).raise_for_status()
+                    if register:
+                        client.post("/api/auth/register", json=ACCOUNT).raise_for_status()
                     login = client.post("/api/auth/login", json=ACCOUNT)
                     login.raise_for_status()
                     token = login.json()["accessToken"]
                     client.headers["Authorization"] = f"Bearer {token}"
-                    yield Live(base, client, token)
+                    yield Live(base, client, token, proc.pid, work / "data", work / "serve.log")
             except httpx.HTTPError as exc:
                 raise Skipped(f"the live server failed: {exc}") from None
             finally:

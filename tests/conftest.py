@@ -76,7 +76,7 @@ class Api:
         repo = self.container.database.image_repo
         original = repo.add_many
 
-        def failing(images: object) -> None:
+        def failing(images: object, *, reservation: str | None = None) -> None:
             raise RuntimeError("database write failed")
 
         repo.add_many = failing  # type: ignore[method-assign]

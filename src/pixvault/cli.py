@@ -1,4 +1,4 @@
-"""`pixvault` command line: serve, users, db. Reuses the same container and core as the API."""
+"""`pixvault` command line: serve, users, db, fsck. Reuses the container and core of the API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from pixvault import __version__
+from pixvault import __version__, repair_cli
 from pixvault.core.errors import PixvaultError
 from pixvault.settings import Settings, SettingsError, load_settings
 
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="db_command", required=True
     )
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_db_upgrade)
+    repair_cli.add_parser(sub)
     return parser
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from pixvault.core.auth import AuthPolicy, AuthService
@@ -13,6 +14,9 @@ from pixvault.core.images import ImageService, UploadLimits
 from pixvault.core.pipeline.service import DerivativeService
 from pixvault.core.ports import BlobStore, Clock, ImageProcessor, RateLimiter
 from pixvault.core.privacy import StripMode
+from pixvault.core.repair.ports import RowRef
+from pixvault.core.repair.schedule import RepairSchedule
+from pixvault.core.repair.service import Options, RepairService
 from pixvault.core.spool_sweep import SpoolClaim
 from pixvault.metadata.engine import make_engine
 from pixvault.metadata.migrate import current_revision, head_revision, upgrade
@@ -93,6 +97,8 @@ class Container:
     spool: SpoolClaim
     derivatives: DerivativeService
     processor: ImageProcessor
+    repair: RepairService
+    repair_schedule: RepairSchedule | None = None
 
     def check_ready(self) -> None:
         """Raise ``Unavailable`` unless the database and the blob store both answer."""
@@ -127,7 +133,14 @@ class Container:
         ping_redis(self.settings.redis_url)
         return "answers"
 
+    def start_background(self) -> None:
+        """Start what a serving process runs besides requests (the scheduled repair pass)."""
+        if self.repair_schedule is not None:
+            self.repair_schedule.start()
+
     def close(self) -> None:
+        if self.repair_schedule is not None:
+            self.repair_schedule.stop()
         # Background renders first (they use the workers, the store and the database).
         self.derivatives.close()
         self.processor.close()
@@ -187,8 +200,28 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             default_quota=settings.default_quota,
             token_ttl=settings.token_ttl,
             auth_rate_limit=settings.auth_rate_limit,
+            auth_failure_limit=settings.auth_failure_limit,
         ),
     )
+
+    def remake(refs: Sequence[RowRef]) -> None:
+        rows = (database.image_repo.get(ref.owner_id, ref.id) for ref in refs)
+        derivatives.remake([row for row in rows if row is not None])
+
+    repair = RepairService(repo=database.repair_repo, blobs=blobs, clock=clock, remake=remake)
+    schedule = None
+    if settings.repair_interval:
+        schedule = RepairSchedule(
+            service=repair,
+            repo=database.repair_repo,
+            clock=clock,
+            interval=settings.repair_interval,
+            options=Options(
+                repair=True,
+                grace=timedelta(seconds=settings.repair_grace),
+                derivatives=settings.background_derivatives,
+            ),
+        )
     # Last, once nothing else can fail: what a killed process left in the spool goes now.
     spool = SpoolClaim(settings.spool_dir)
     return Container(
@@ -202,4 +235,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         spool,
         derivatives=derivatives,
         processor=processor,
+        repair=repair,
+        repair_schedule=schedule,
     )

@@ -70,10 +70,15 @@ class Settings(BaseSettings):
         default=None, ge=1, le=256
     )
     background_derivatives: bool = True
+    repair_interval: Annotated[int | None, BeforeValidator(_unset_if_empty)] = Field(
+        default=None, ge=60
+    )
+    repair_grace: int = Field(default=3600, ge=60)
     render_time_limit: float = Field(default=60.0, gt=0, le=3600)
     default_quota: int = Field(default=1024**3, ge=0)
     rate_limit: str = "1000/hour"
     auth_rate_limit: str = "20/minute"
+    auth_failure_limit: str = "100/hour"
     allow_registration: bool = True
     trusted_proxies: Annotated[list[Network], NoDecode, BeforeValidator(_split_csv)] = []
     public_url: Optional = None
@@ -100,7 +105,7 @@ class Settings(BaseSettings):
     redis_url: Optional = None
     redis_key_prefix: str = Field(default="pixvault", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
-    @field_validator("rate_limit", "auth_rate_limit")
+    @field_validator("rate_limit", "auth_rate_limit", "auth_failure_limit")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         try:

@@ -33,6 +33,7 @@ class Live:
     proc: subprocess.Popen[bytes]
     spool: Path
     headers: dict[str, str]
+    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         token = httpx.post(f"{base}/api/auth/login", json=creds).json()["accessToken"]
         port = int(base.rsplit(":", 1)[1])
         headers = {"Authorization": f"Bearer {token}"}
-        yield Live(base, port, proc, tmp / "data" / "tmp", headers)
+        yield Live(base, port, proc, tmp / "data" / "tmp", headers, tmp / "server.log")
 
 
 def _connect(live: Live) -> socket.socket:
@@ -199,3 +200,36 @@ def test_json_body_that_stalls_is_408(live: Live) -> None:
         )
         response, body = _response(sock)
         assert _assert_json_error(response, body, 408) == "request_timeout"
+
+
+def test_a_client_that_hangs_up_mid_upload_is_not_a_server_error(live: Live) -> None:
+    """A phone losing its signal mid-upload: nothing stored, and no 500 or traceback logged
+    (it is the client's doing, not the server's)."""
+    body = make_image("PNG", (400, 400))
+    boundary = "hangup-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    declared = len(head) + len(body) + 64
+    before = live.log.read_text()
+    sock = _connect(live)
+    sock.sendall(
+        (
+            f"POST /api/images/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {live.headers['Authorization']}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {declared}\r\n\r\n"
+        ).encode()
+        + head
+        + body[: len(body) // 2]
+    )
+    sock.close()  # gone, half-way through the file
+    deadline = time.monotonic() + WAIT
+    while list(live.spool.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(live.spool.iterdir()) == []
+    assert httpx.get(f"{live.base}/healthz").status_code == 200
+    time.sleep(0.3)  # let the server finish logging whatever it logs about it
+    logged = live.log.read_text()[len(before) :]
+    assert "Traceback" not in logged and "ERROR" not in logged, logged

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from pixvault.core.keys import new_id
-from pixvault.metadata.engine import make_engine
+from pixvault.metadata.engine import SERVING, make_engine
 from pixvault.metadata.migrate import (
     alembic_config,
     current_revision,
@@ -30,7 +30,15 @@ from pixvault.metadata.repos import SqlDatabase
 from pixvault.metadata.schema import metadata
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-TABLES = {"users", "tokens", "images", "image_tags", "access_log"}
+TABLES = {
+    "users",
+    "tokens",
+    "images",
+    "image_tags",
+    "access_log",
+    "quota_reservations",
+    "leases",
+}
 SQLITE_PATH = Path("missing") / "dir" / "pixvault.db"  # under tmp_path: parents get created
 
 
@@ -159,7 +167,7 @@ def test_sqlite_connections_enforce_keys_and_use_wal(tmp_path: Path) -> None:
 
             assert pragma("foreign_keys") == 1
             assert pragma("journal_mode") == "wal"
-            assert pragma("busy_timeout") == 30000
+            assert pragma("busy_timeout") == round(SERVING.sqlite_busy * 1000)
             assert pragma("synchronous") == 1  # NORMAL
     finally:
         engine.dispose()

@@ -40,7 +40,10 @@ def _safe_file_headers(r: httpx2.Response) -> None:
     assert re.fullmatch(r'"[0-9a-f]{64}"', r.headers["etag"])  # the sha256 of the bytes
     assert r.headers["cache-control"].startswith("private, max-age=")
     assert r.headers["content-disposition"].startswith("inline;")
-    assert r.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert (
+        r.headers["content-security-policy"]
+        == "default-src 'none'; frame-ancestors 'none'; sandbox"
+    )
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["accept-ranges"] == "bytes"
     assert r.headers["content-type"] == "image/png"

@@ -68,7 +68,10 @@ def test_local_links_carry_safe_cache_headers(local_api: Api, local_uploaded: Up
     ).json()
     got = api.client.get(body["url"])
     assert got.headers["x-content-type-options"] == "nosniff"
-    assert got.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert (
+        got.headers["content-security-policy"]
+        == "default-src 'none'; frame-ancestors 'none'; sandbox"
+    )
     cache = got.headers["cache-control"]
     assert cache.startswith("private, max-age=")
     assert int(cache.split("=")[1]) <= 120

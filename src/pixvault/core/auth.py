@@ -36,6 +36,7 @@ class AuthPolicy:
     default_quota: int
     token_ttl: int
     auth_rate_limit: str
+    auth_failure_limit: str = "100/hour"
 
 
 def normalize_email(raw: str) -> str:
@@ -107,10 +108,14 @@ class AuthService:
         # first and counting after would let parallel guesses all pass the test. A success
         # gives its hit back, so only failures use up the budget.
         self._limit("auth-email", email)
+        # And per hour (ASVS V2.2.1: at most 100 failed attempts an hour at one account), so a
+        # patient guesser cannot use the per-minute budget sixty times over.
+        self._limit("auth-email-hour", email, self._policy.auth_failure_limit)
         creds = self._users.get_credentials(email)
         if not self._password_ok(creds.password_hash if creds else None, password) or not creds:
             raise InvalidCredentials()
         self._limiter.refund(self._policy.auth_rate_limit, "auth-email", email)
+        self._limiter.refund(self._policy.auth_failure_limit, "auth-email-hour", email)
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
         expires_at = (now + timedelta(seconds=self._policy.token_ttl)).replace(microsecond=0)
@@ -139,7 +144,7 @@ class AuthService:
     def logout(self, token: str) -> None:
         self._tokens.revoke(token_hash(token))
 
-    def _limit(self, scope: str, key: str) -> None:
-        decision = self._limiter.hit(self._policy.auth_rate_limit, scope, key)
+    def _limit(self, scope: str, key: str, limit: str | None = None) -> None:
+        decision = self._limiter.hit(limit or self._policy.auth_rate_limit, scope, key)
         if not decision.allowed:
             raise RateLimited(decision.reset_after)

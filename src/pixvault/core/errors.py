@@ -17,6 +17,7 @@ PixvaultError
 ├── RequestTimeout          request_timeout    the client stopped sending its request body
 ├── RateLimited             rate_limited       too many requests; carries retry_after
 └── Unavailable             unavailable        a backend (database, blob store) does not answer
+    └── InsufficientStorage insufficient_storage  the server's disk is full (not the user's quota)
 """
 
 from __future__ import annotations
@@ -113,3 +114,14 @@ class RateLimited(PixvaultError):
 class Unavailable(PixvaultError):
     code = "unavailable"
     default_message = "Service temporarily unavailable"
+
+
+class InsufficientStorage(Unavailable):
+    """The server ran out of disk (spool, blob store or database), not the user of quota.
+
+    An ``Unavailable`` so that code treating a backend outage as "try again later" treats this
+    one so too; the web layer answers it with 507, not 503.
+    """
+
+    code = "insufficient_storage"
+    default_message = "The server is out of storage space"

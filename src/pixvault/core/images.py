@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from pixvault.core import keys, media, signing
+from pixvault.core import faults, keys, media, signing
 from pixvault.core.errors import (
     BadSignature,
     InvalidInput,
@@ -117,11 +117,15 @@ class ImageService:
         total = sum(item.stored.size for item, _ in prepared)
         # The conditional UPDATE is the only guard: checking `used` first and writing later
         # would let parallel uploads each see room and together overrun the quota.
-        if not self._users.reserve_quota(owner.id, total):
+        reservation = keys.new_id()
+        if not self._users.reserve_quota(
+            owner.id, total, reservation=reservation, now=self._clock.now()
+        ):
             raise QuotaExceeded(
                 f"Storage quota exceeded: this upload needs {human_size(total)}. "
                 "Delete some images to free space."
             )
+        faults.point("upload.reserved")
         written: list[str] = []
         try:
             now = self._clock.now()
@@ -131,13 +135,17 @@ class ImageService:
                 key = keys.storage_key(owner.id, image_id, info.ext)
                 stored = item.stored
                 # The store may move the spooled file into place: nothing reads it after this.
-                self._blobs.put(key, stored.path, size=stored.size, content_type=info.mime)
+                # Counted as written first: a put that fails after the store kept the bytes
+                # (the reply was lost) is undone too; deleting a missing key is no error.
                 written.append(key)
+                self._blobs.put(key, stored.path, size=stored.size, content_type=info.mime)
                 rows.append(self._new_row(owner, image_id, key, item, info, options, now))
-            self._images.add_many(rows)
+            faults.point("upload.stored")
+            self._images.add_many(rows, reservation=reservation)
         except BaseException:
-            self._undo_upload(owner.id, total, written)
+            self._undo_upload(owner.id, total, written, reservation)
             raise
+        faults.point("upload.committed")
         if self._derived is not None:
             self._derived.schedule(rows)  # thumbnails and previews: queued, never waited for
         return [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
@@ -200,14 +208,14 @@ class ImageService:
             photo=item.photo,
         )
 
-    def _undo_upload(self, owner_id: str, total: int, written: list[str]) -> None:
+    def _undo_upload(self, owner_id: str, total: int, written: list[str], reservation: str) -> None:
         for key in written:
             try:
                 self._blobs.delete(key)
             except Exception:
                 log.exception("could not delete blob %s after a failed upload", key)
         try:
-            self._users.release_quota(owner_id, total)
+            self._users.release_quota(owner_id, total, reservation=reservation)
         except Exception:
             log.exception("could not release %d bytes of quota for %s", total, owner_id)
 
@@ -246,6 +254,8 @@ class ImageService:
         if not 1 <= expires_in <= MAX_URL_TTL:
             raise InvalidInput(f"expiresIn must be an integer from 1 to {MAX_URL_TTL} seconds")
         row = self._owned(owner, image_id)
+        if row.status is ImageStatus.MISSING:
+            raise NotReady("The image's stored file is missing; delete the image")
         if row.status not in SERVABLE:
             raise NotReady("Image not ready")
         signed = self._sign(row, purpose, expires_in)
@@ -309,10 +319,12 @@ class ImageService:
         row = self._images.delete_and_refund(owner.id, image_id)
         if row is None:
             raise NotFound("Image not found")
+        faults.point("delete.row")
         try:
             self._blobs.delete(row.storage_key)
         except Exception:
             log.exception("image %s deleted but its blob %s was not", row.id, row.storage_key)
+        faults.point("delete.original")
         if self._derived is not None:
             try:
                 self._derived.purge(row)

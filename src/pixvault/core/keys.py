@@ -51,6 +51,14 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def id_time(value: str) -> float:
+    """When a UUIDv7 id was made (seconds since the epoch): the age of the upload (or the
+    image) a key belongs to, read from the key itself."""
+    if not is_id(value):
+        raise ValueError(f"not an id: {value!r}")
+    return int(value.replace("-", "")[:12], 16) / 1000
+
+
 def is_id(value: str) -> bool:
     """Ids that are not of our shape cannot exist, so callers answer 'not found' at once."""
     return bool(_ID_RE.fullmatch(value))
@@ -93,6 +101,12 @@ def parse_derived_key(key: str) -> tuple[str, str, str, str] | None:
     if found is None:
         return None
     return found["owner"], found["id"], found["name"], found["ext"]
+
+
+def parse_storage_key(key: str) -> tuple[str, str] | None:
+    """(owner id, image id) of an original's key, or None if it is not of our shape."""
+    found = _KEY_RE.fullmatch(key)
+    return None if found is None else (found["owner"], found["id"])
 
 
 def is_blob_key(key: str) -> bool:

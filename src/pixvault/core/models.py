@@ -15,6 +15,7 @@ class ImageStatus(enum.StrEnum):
     PENDING = "pending"
     READY = "ready"
     FAILED = "failed"  # stored, but its pixels could not be decoded: see failure_reason
+    MISSING = "missing"  # the row is here, its bytes are not (found by the repair pass)
 
 
 class Purpose(enum.StrEnum):

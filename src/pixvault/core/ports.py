@@ -98,13 +98,24 @@ class UserRepo(Protocol):
 
     def get_credentials(self, email: str) -> Credentials | None: ...
 
-    def reserve_quota(self, user_id: str, nbytes: int) -> bool:
+    def reserve_quota(
+        self,
+        user_id: str,
+        nbytes: int,
+        *,
+        reservation: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
         """Atomically add ``nbytes`` to used iff ``used + nbytes <= limit``. One conditional
-        UPDATE: a read-then-write here would let parallel uploads overrun the quota."""
+        UPDATE: a read-then-write here would let parallel uploads overrun the quota.
+
+        With ``reservation`` (an id), the same transaction records the bytes as held by an
+        upload in flight, so a repair pass can tell a live upload from one that died."""
         ...
 
-    def release_quota(self, user_id: str, nbytes: int) -> None:
-        """Give back a reservation whose upload failed."""
+    def release_quota(self, user_id: str, nbytes: int, *, reservation: str | None = None) -> None:
+        """Give back a reservation whose upload failed (nothing, if a repair pass already
+        released that ``reservation``)."""
         ...
 
     def set_quota(self, user_id: str, limit: int) -> None: ...
@@ -133,8 +144,9 @@ class ImagePatch:
 
 
 class ImageRepo(Protocol):
-    def add_many(self, images: Sequence[Image]) -> None:
-        """Insert all rows in one transaction: all or none."""
+    def add_many(self, images: Sequence[Image], *, reservation: str | None = None) -> None:
+        """Insert all rows in one transaction: all or none. With ``reservation``, the same
+        transaction ends it (the rows now charge those bytes); ``Conflict`` if it is gone."""
         ...
 
     def get(self, owner_id: str, image_id: str) -> Image | None:

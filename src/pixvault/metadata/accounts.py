@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from pixvault.core.errors import Conflict
 from pixvault.core.models import Credentials, User
-from pixvault.metadata import rules
+from pixvault.metadata import rules, schema
 from pixvault.metadata.engine import transaction
 from pixvault.metadata.schema import tokens, users
 
@@ -95,7 +95,14 @@ class SqlUserRepo:
             row = conn.execute(query).mappings().first()
         return Credentials(user=_user(row), password_hash=row["password_hash"]) if row else None
 
-    def reserve_quota(self, user_id: str, nbytes: int) -> bool:
+    def reserve_quota(
+        self,
+        user_id: str,
+        nbytes: int,
+        *,
+        reservation: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
         rules.check_amount(nbytes)
         if nbytes == 0:
             return True
@@ -105,11 +112,30 @@ class SqlUserRepo:
             .values(quota_used=users.c.quota_used + nbytes)
         )
         with transaction(self._engine, write=True) as conn:
-            return conn.execute(query).rowcount == 1
+            if conn.execute(query).rowcount != 1:
+                return False
+            if reservation is not None:
+                conn.execute(
+                    schema.quota_reservations.insert().values(
+                        id=reservation,
+                        owner_id=user_id,
+                        nbytes=nbytes,
+                        created_at=now or datetime.now(UTC),
+                    )
+                )
+            return True
 
-    def release_quota(self, user_id: str, nbytes: int) -> None:
+    def release_quota(self, user_id: str, nbytes: int, *, reservation: str | None = None) -> None:
         rules.check_amount(nbytes)
         with transaction(self._engine, write=True) as conn:
+            if reservation is not None:
+                gone = conn.execute(
+                    schema.quota_reservations.delete().where(
+                        schema.quota_reservations.c.id == reservation
+                    )
+                ).rowcount
+                if gone == 0:
+                    return  # a repair pass already gave it back
             release_quota(conn, user_id, nbytes)
 
     def set_quota(self, user_id: str, limit: int) -> None:

@@ -1,19 +1,30 @@
 """Engine construction and the error border between SQLAlchemy and the core.
 
 SQLite needs care to be a good multi-threaded server database: WAL so readers never block the
-writer, a long busy timeout so writers queue instead of failing, and ``BEGIN IMMEDIATE`` for
+writer, a bounded busy timeout so writers queue instead of failing, and ``BEGIN IMMEDIATE`` for
 write transactions. A deferred ``BEGIN`` that reads and then writes can fail at once with
 "database is locked" when another writer got in between (the busy timeout does not apply to
-that case); taking the write lock up front makes writers wait their turn instead.
+that case); taking the write lock up front makes writers wait their turn instead. A writer that
+waits longer than the busy timeout (another process holds the lock for long) gets
+``Unavailable``, a 503; readers are not blocked by it (WAL).
 
 PostgreSQL URLs are accepted in the libpq spelling operators already have
 (``postgresql://`` or ``postgres://``) and mapped to the psycopg 3 driver, the one installed.
+
+Outages: a PostgreSQL server that is down, unreachable or hung must cost a request a bounded
+time and end in ``Unavailable`` (503), never a hang, and the engine must recover by itself when
+the server is back. ``connect_timeout`` bounds new connections (psycopg, like libpq, waits at
+least 2 s), the server's ``statement_timeout`` bounds queries on a live server, and
+``pg_guards`` adds client-side deadlines and a connect gate for a server that stops answering.
+Pre-ping and pool invalidation bring the pool back once the server answers again.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +33,36 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from pixvault.core.errors import Unavailable
+from pixvault.core.errors import InsufficientStorage, Unavailable
+from pixvault.metadata import pg_guards
 
 WRITE_OPTION = "pixvault_write"
 """Execution option marking a connection whose next transaction writes (SQLite: IMMEDIATE)."""
 
 _SQLITE_PRAGMAS = (
-    "PRAGMA busy_timeout=30000",  # first, so the journal_mode switch below may wait too
     "PRAGMA foreign_keys=ON",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
 )
 
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one database call may take before it is ``Unavailable`` (seconds)."""
+
+    statement: float | None
+    """PostgreSQL: the server's ``statement_timeout``, and, plus ``pg_guards.DEADLINE_GRACE``,
+    the client-side deadline of every round trip. None: neither (migrations)."""
+    sqlite_busy: float
+    """SQLite: how long a writer waits for the write lock another connection holds."""
+
+
+SERVING = Timeouts(statement=5.0, sqlite_busy=5.0)
+"""Request-path defaults: every query here takes milliseconds; one taking seconds means the
+database is in trouble, and the client is better served by a quick 503 and Retry-After."""
+MAINTENANCE = Timeouts(statement=None, sqlite_busy=60.0)
+"""For migrations: index builds on a big table may take minutes, and a second process starting
+at the same time waits for the first one's migration transaction."""
 
 POSTGRES_POOL: dict[str, Any] = {
     "pool_pre_ping": True,  # a server restart or idle-killing proxy costs a retry, not a 500
@@ -42,8 +71,9 @@ POSTGRES_POOL: dict[str, Any] = {
     "pool_timeout": 10,  # seconds to wait for a free connection before ``Unavailable``
     "pool_recycle": 1800,  # renew before firewalls/NAT drop connections idle for long
 }
-POSTGRES_CONNECT_TIMEOUT = 5
-"""Seconds: an unreachable server must turn into a quick 503, not a hung request."""
+POSTGRES_CONNECT_TIMEOUT = 2
+"""Seconds: an unreachable server must turn into a quick 503, not a hung request. 2 is the
+least psycopg and libpq honour (they read 1 as 2); a refused connection fails at once."""
 
 
 def database_url(url: str) -> URL:
@@ -65,25 +95,34 @@ def database_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, timeouts: Timeouts | None = None) -> Engine:
     """An Engine that is safe to share between threads, tuned for its backend (see above).
 
-    Raises ``ValueError`` with a one-line reason for a URL that is malformed or names a
-    database SQLAlchemy does not know.
+    ``timeouts`` defaults to :data:`SERVING`. Raises ``ValueError`` with a one-line reason for
+    a URL that is malformed or names a database SQLAlchemy does not know.
     """
     try:
-        return _make_engine(database_url(url))
+        return _make_engine(database_url(url), timeouts or SERVING)
     except exc.NoSuchModuleError as error:
         raise ValueError(f"unknown database kind: {error}") from None
 
 
-def _make_engine(parsed: URL) -> Engine:
+def _make_engine(parsed: URL, timeouts: Timeouts) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        # Defaults only: a value in the URL's query wins.
-        defaults = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT, "application_name": "pixvault"}
+        # Defaults only: a value in the URL's query wins (e.g. ``options`` behind a pooler
+        # that refuses that startup parameter).
+        defaults: dict[str, Any] = {
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT,
+            "application_name": "pixvault",
+        }
+        if timeouts.statement is not None:
+            defaults["options"] = f"-c statement_timeout={round(timeouts.statement * 1000)}"
         connect_args = {k: v for k, v in defaults.items() if k not in parsed.query}
-        return sa.create_engine(parsed, connect_args=connect_args, **POSTGRES_POOL)
+        engine = sa.create_engine(parsed, connect_args=connect_args, **POSTGRES_POOL)
+        if parsed.get_driver_name() == "psycopg":
+            pg_guards.install(engine, timeouts.statement)
+        return engine
     if backend != "sqlite":
         return sa.create_engine(parsed, pool_pre_ping=True)
 
@@ -96,18 +135,21 @@ def _make_engine(parsed: URL) -> Engine:
     elif not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed, **kwargs)
-    _install_sqlite_hooks(engine)
+    _install_sqlite_hooks(engine, timeouts)
     return engine
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, timeouts: Timeouts) -> None:
+    # First, so the journal_mode switch below may wait too.
+    busy = f"PRAGMA busy_timeout={round(timeouts.sqlite_busy * 1000)}"
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the sqlite3 module (which skips it for SELECT and DDL) ...
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            for pragma in _SQLITE_PRAGMAS:
+            for pragma in (busy, *_SQLITE_PRAGMAS):
                 cursor.execute(pragma)
         finally:
             cursor.close()
@@ -119,6 +161,11 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# --- the error border ------------------------------------------------------------------------
+
+_FULL_SQLSTATE = "53100"  # PostgreSQL disk_full
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Errors meaning "the database did not answer", as opposed to a bad statement."""
     if isinstance(error, exc.TimeoutError | exc.OperationalError | exc.InterfaceError):
@@ -126,12 +173,23 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
 
 
+def is_full(error: BaseException) -> bool:
+    """The database could not write because its disk (or quota) is full."""
+    orig = getattr(error, "orig", None)
+    if isinstance(orig, sqlite3.Error):
+        return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return getattr(orig, "sqlstate", None) == _FULL_SQLSTATE
+
+
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Turn connectivity failures into ``Unavailable``; everything else passes through."""
+    """Turn connectivity failures into ``Unavailable`` (a full disk: ``InsufficientStorage``);
+    everything else passes through."""
     try:
         yield
     except exc.SQLAlchemyError as error:
+        if is_full(error):
+            raise InsufficientStorage("Database storage is full") from error
         if is_unavailable(error):
             raise Unavailable("Database unavailable") from error
         raise

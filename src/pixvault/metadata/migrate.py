@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Index
 from sqlalchemy.engine import Connection
 
-from pixvault.metadata.engine import WRITE_OPTION, make_engine, translate_errors
+from pixvault.metadata.engine import MAINTENANCE, WRITE_OPTION, make_engine, translate_errors
 from pixvault.metadata.schema import exists_on, metadata
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -79,7 +79,7 @@ def upgrade(url: str) -> None:
     transaction-scoped advisory lock, as reading alembic_version locks nothing), so two processes
     starting at once do not both try to create the tables; the second one then finds head.
     """
-    engine = make_engine(url)
+    engine = make_engine(url, timeouts=MAINTENANCE)  # index builds may take minutes
     try:
         with _ALEMBIC_LOCK, translate_errors(), engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: True})

@@ -28,6 +28,7 @@ from pixvault.core.ports import ImagePatch, ImageRepo, TokenRepo, UserRepo
 from pixvault.metadata import rules, schema
 from pixvault.metadata.accounts import SqlTokenRepo, SqlUserRepo, release_quota
 from pixvault.metadata.engine import transaction
+from pixvault.metadata.repair import SqlRepairRepo
 from pixvault.metadata.schema import access_log, image_tags, images
 
 _Row = RowMapping
@@ -117,7 +118,7 @@ class SqlImageRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add_many(self, images: Sequence[Image]) -> None:
+    def add_many(self, images: Sequence[Image], *, reservation: str | None = None) -> None:
         rows = [_image_values(image) for image in images]
         tag_rows = [
             {"image_id": image.id, "owner_id": image.owner_id, "tag": tag}
@@ -128,6 +129,15 @@ class SqlImageRepo:
             return
         try:
             with transaction(self._engine, write=True) as conn:
+                if reservation is not None:
+                    # The bytes stop being "in flight" as the rows that charge them appear.
+                    gone = conn.execute(
+                        schema.quota_reservations.delete().where(
+                            schema.quota_reservations.c.id == reservation
+                        )
+                    ).rowcount
+                    if gone != 1:  # a repair pass judged the upload dead and refunded it
+                        raise Conflict("The upload took too long; try again")
                 conn.execute(schema.images.insert(), rows)
                 if tag_rows:
                     conn.execute(image_tags.insert(), tag_rows)
@@ -248,13 +258,15 @@ def _ping(engine: Engine) -> None:
 
 
 class SqlDatabase:
-    """The three SQL repos over one engine, plus a health check."""
+    """The SQL repos over one engine (users, tokens, images, and the repair pass's), plus a
+    health check."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.user_repo = SqlUserRepo(engine)
         self.token_repo = SqlTokenRepo(engine)
         self.image_repo = SqlImageRepo(engine)
+        self.repair_repo = SqlRepairRepo(engine)
 
     def ping(self) -> None:
         """Raise ``Unavailable`` unless the database answers ``SELECT 1``."""

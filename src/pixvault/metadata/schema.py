@@ -184,3 +184,32 @@ access_log = sa.Table(
     # One image's log newest-first (walked backwards), and the FK's ON DELETE CASCADE lookup.
     sa.Index("ix_access_log_image_id_id", "image_id", "id"),
 )
+
+quota_reservations = sa.Table(
+    "quota_reservations",
+    metadata,
+    # Bytes an upload in flight holds against its owner's quota: added to quota_used with the
+    # row here in one transaction, removed with the image rows' insert (or the refund). A row
+    # older than the repair's grace period is an upload that died half-way.
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "owner_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("nbytes", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    # A named job that one process at a time may run (the scheduled repair pass): taken with a
+    # conditional write, so it works the same on SQLite and PostgreSQL; a holder that dies
+    # loses it when it expires.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+)

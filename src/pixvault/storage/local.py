@@ -1,4 +1,9 @@
-"""Blobs as files under one root folder, served by the app through HMAC-signed links."""
+"""Blobs as files under one root folder, served by the app through HMAC-signed links.
+
+Errors of the filesystem under the root leave ``put`` as the port's: a full disk (or quota) is
+``InsufficientStorage``, any other failure to write (read-only, I/O error, root gone) is
+``Unavailable``. A wrong-sized source stays an ``OSError``, as the port says.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,25 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from pixvault.core import keys, signing
-from pixvault.core.errors import NotFound, Unavailable
+from pixvault.core.errors import InsufficientStorage, NotFound, Unavailable
 
 _CHUNK = 1024 * 1024
 _TMP_PREFIX = ".tmp-"
 _PREFIX_RE = re.compile(r"(?:[0-9a-z-]+/)*[0-9a-z.-]*")  # no "..": parts start with [0-9a-z-]
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Filesystem errors as the port's (see the module doc); errno-less ones pass through."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise InsufficientStorage("Blob store is full") from exc
+        if exc.errno is not None:
+            raise Unavailable("Blob store is not writable") from exc
+        raise
 
 
 class LocalBlobStore:
@@ -52,14 +71,15 @@ class LocalBlobStore:
             os.fsync(fd)  # else a crash after the rename could leave the name on empty blocks
         finally:
             os.close(fd)
-        _make_dirs(dest.parent)
-        try:
-            os.replace(path, dest)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            self._copy(path, dest, key, size)  # another filesystem: a rename cannot cross it
-        _fsync_dir(dest.parent)
+        with _translated():
+            _make_dirs(dest.parent)
+            try:
+                os.replace(path, dest)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                self._copy(path, dest, key, size)  # another filesystem: a rename cannot cross it
+            _fsync_dir(dest.parent)
 
     def _copy(self, src: Path, dest: Path, key: str, size: int) -> None:
         """Temp file in the destination folder, fsync, rename: atomic like the move."""
@@ -91,13 +111,27 @@ class LocalBlobStore:
             raise ValueError(f"refusing key prefix {prefix!r}")
         # Walk only the folder the prefix names: one image's derivatives must not cost a walk
         # of the whole store.
-        top = self.root / prefix.rpartition("/")[0]
-        if not top.is_dir():
+        # Streamed with scandir, one directory handle per level: os.walk would first list a
+        # whole directory, and one user's folder may hold a million originals.
+        base = prefix.rpartition("/")[0]
+        yield from self._scan(self.root / base, f"{base}/" if base else "", prefix)
+
+    def _scan(self, folder: Path, rel: str, prefix: str) -> Iterator[str]:
+        try:
+            entries = os.scandir(folder)
+        except (FileNotFoundError, NotADirectoryError):
             return
-        for dirpath, _dirs, files in os.walk(top):
-            for name in files:
-                key = Path(dirpath, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix) and not name.startswith(_TMP_PREFIX):
+        with entries:
+            for entry in entries:
+                key = rel + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if key.startswith(prefix) or prefix.startswith(key + "/"):
+                        yield from self._scan(Path(entry.path), key + "/", prefix)
+                elif (
+                    entry.is_file(follow_symlinks=False)
+                    and key.startswith(prefix)
+                    and not entry.name.startswith(_TMP_PREFIX)
+                ):
                     yield key
 
     def presign(

@@ -16,7 +16,7 @@ from pixvault.web.bodyguard import BodyGuardMiddleware
 from pixvault.web.deps import UPLOAD_LIMITER
 from pixvault.web.ratelimit import RateLimitMiddleware
 from pixvault.web.routes import auth, derived, files, health, images, ui
-from pixvault.web.security import SecurityHeadersMiddleware
+from pixvault.web.security import SecurityHeadersMiddleware, scrub_access_log
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -24,6 +24,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        container.start_background()
         yield
         container.close()
 
@@ -46,4 +47,5 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(RateLimitMiddleware, container=container)
     app.add_middleware(SecurityHeadersMiddleware)
     openapi.install(app, routes)
+    scrub_access_log()  # signed links' signatures stay out of the access log
     return app

@@ -170,7 +170,7 @@ class BlobResponse(Response):
 
 BLOB_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
 }
 """On every stored image we serve: uploads are hostile, so a browser must never sniff one into
 HTML or run anything from it (the corpus has a JPEG/HTML polyglot)."""

@@ -2,10 +2,15 @@
 
 Route handlers get it through the exception handlers installed here; pure ASGI middleware
 (rate limits, body limits) calls :func:`response_for` and sends the result itself.
+
+A full disk is 507 wherever it strikes: a domain ``InsufficientStorage`` from an adapter, or a
+plain ``OSError`` (ENOSPC, EDQUOT) from a file the request writes itself (the upload spool,
+a derivative being rendered). Whoever wrote the file has already deleted it.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -14,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
@@ -32,10 +38,13 @@ STATUS: dict[type[e.PixvaultError], int] = {
     e.RequestTimeout: 408,
     e.RateLimited: 429,
     e.Unavailable: 503,
+    e.InsufficientStorage: 507,
 }
 
 UNAVAILABLE_RETRY_AFTER = 5
 """Seconds a client is asked to wait when a backend does not answer."""
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""``OSError`` numbers that mean "no room left": answered 507, not 500."""
 
 _HTTP_CODES = {
     400: "invalid_input",
@@ -68,6 +77,9 @@ def response_for(exc: e.PixvaultError, headers: Mapping[str, str] | None = None)
         extra["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, e.Unauthenticated):
         extra["WWW-Authenticate"] = "Bearer"
+    elif isinstance(exc, e.InsufficientStorage):
+        # No Retry-After: a full disk does not clear itself in seconds.
+        log.error("out of storage space: %s", exc.__cause__ or exc)
     elif isinstance(exc, e.Unavailable):
         extra["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
         log.warning("backend unavailable: %s", exc.__cause__ or exc)
@@ -119,6 +131,18 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "Invalid request: " + "; ".join(problems), "invalid_input")
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+async def _os_error(_: Request, exc: Exception) -> JSONResponse:
+    if not is_disk_full(exc):
+        raise exc  # on to the 500 handler, exactly as if this one did not exist
+    full = e.InsufficientStorage()
+    full.__cause__ = exc
+    return response_for(full)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Starlette answers this one outside every middleware: add the security headers here.
     log.exception("unhandled error", exc_info=exc)
@@ -126,9 +150,18 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "Internal server error", "internal", headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    """The client hung up mid-body (a phone losing its signal): its doing, not a server error.
+    Whatever was spooled is discarded by the parser; this answer reaches nobody."""
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return error_response(400, "The request body ended early", "invalid_input")
+
+
 def install(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     """Install the handlers; ``routes`` (the app's own) are what a 405's ``Allow`` lists."""
     app.add_exception_handler(e.PixvaultError, _domain)
     app.add_exception_handler(HTTPException, _http_handler(routes))
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(OSError, _os_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,6 +6,7 @@ knows nothing of what middleware answers. Fixed here, once, for every operation:
 - 400 where input can be invalid (a body or query parameters), never 422;
 - 408 and 413 where a request body is read (web/bodyguard.py, web/multipart.py);
 - 429 on every ``/api/`` operation (web/ratelimit.py) and 503 wherever a backend is used;
+- 507 where files are written on the request's behalf (the upload spool, derivatives);
 - the bearer scheme, on the operations that need a signed-in user.
 """
 
@@ -25,6 +26,8 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 BEARER = "bearer"
 NO_BACKEND = frozenset({"/healthz", "/metrics"})
 """Operations that touch neither the database nor the blob store: they cannot answer 503."""
+WRITES_FILES = frozenset({"/api/images/upload", "/api/images/{image_id}/variant", "/derived/{key}"})
+"""Operations that write files (spooled bodies, rendered derivatives): a full disk is 507."""
 
 DESCRIPTIONS = {
     "400": "Invalid input",
@@ -33,6 +36,7 @@ DESCRIPTIONS = {
     "413": "Request too large",
     "429": "Too many requests; wait for Retry-After seconds",
     "503": "A backend does not answer; retry after Retry-After seconds",
+    "507": "The server is out of storage space (not the account's quota)",
 }
 
 
@@ -72,6 +76,8 @@ def fix(doc: dict[str, Any], routes: Sequence[BaseRoute]) -> dict[str, Any]:
                 _error(responses, "429")
             if path not in NO_BACKEND:
                 _error(responses, "503")
+            if path in WRITES_FILES:
+                _error(responses, "507")
             if (path, method) in secured:
                 _error(responses, "401")
                 op["security"] = [{BEARER: []}]

@@ -186,7 +186,10 @@ class GalleryImage(UploadedImage):
     uploaded_at: UtcTime
     tags: list[str]
     is_public: bool
-    status: str = Field(description="`ready`, or `failed` when the pixels cannot be decoded")
+    status: str = Field(
+        description="`ready`; `failed` when the pixels cannot be decoded; `missing` when the "
+        "repair pass (`pixvault fsck`) found the stored bytes gone (delete it)"
+    )
     failure_reason: str | None = None
     placeholder: str | None = Field(
         default=None, description="ThumbHash (base64) of the thumbnail: a blurred stand-in"

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from PIL import Image as PilImage
 
-from pixvault.core import keys, signing
+from pixvault.core import faults, keys, signing
 from pixvault.core.errors import BadSignature, InvalidInput, NotFound, Unavailable
 from pixvault.core.models import Image, ImageStatus, SignedUrl, User
 from pixvault.core.pipeline import specs
@@ -147,6 +147,11 @@ class DerivativeService:
             # Not fatal: the first fetch of each link makes what is missing.
             log.exception("derivatives of image %s were not made in the background", row.id)
 
+    def remake(self, rows: Sequence[Image]) -> None:
+        """Make each image's thumbnail and preview now, on the background lane, and wait for
+        them (the repair pass: derivatives lost, or never made before a crash)."""
+        wait([self._background.submit(self._make_both, row) for row in rows])
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for background work queued so far; False if some is still running."""
         with self._lock:
@@ -200,7 +205,7 @@ class DerivativeService:
         return self._serve(row, specs.variant_spec(width, chosen), VARIANT_MAX_AGE, expires)
 
     def _serve(self, row: Image, spec: RenderSpec, max_age: int, url_expires: int) -> Served:
-        if row.status is ImageStatus.FAILED:
+        if row.status in (ImageStatus.FAILED, ImageStatus.MISSING):
             return Served("image/webp", max_age, data=unavailable_webp())
         key = self._key(row, spec)
         # On local disk the path is the existence check (one resolve per request, not two).
@@ -246,6 +251,7 @@ class DerivativeService:
                 with self._lock:
                     self._failed += 1
                 raise
+            faults.point("derivative.rendered")
             if result.placeholder is not None:
                 # Before the thumbnail is stored: a crash in between re-renders it (and this).
                 self._images.set_placeholder(row.id, result.placeholder)
@@ -254,6 +260,7 @@ class DerivativeService:
                 with self._lock:
                     self.renders[key] += 1
                 self._blobs.put(key, path, size=made.size, content_type=spec.content_type)
+                faults.point("derivative.stored")
         # Deleted while we rendered? Its delete may have purged before our puts landed.
         if self._images.get(row.owner_id, row.id) is None:
             self.purge(row)

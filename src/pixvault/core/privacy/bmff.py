@@ -70,7 +70,9 @@ def _item_types(data: bytes, iinf: _Box) -> dict[int, bytes]:
     return types
 
 
-def _locations(data: bytes, iloc: _Box, idat: _Box | None) -> dict[int, list[tuple[int, int]]]:
+def _locations(
+    data: bytes, iloc: _Box, idat: _Box | None, mdats: list[_Box]
+) -> dict[int, list[tuple[int, int]]]:
     """item ID -> absolute (start, end) of each extent, read by the upload check's ``iloc``
     reader. An extent this module cannot edit in place with certainty (see ``_absolute``)
     makes the item's list ``[(-1, -1)]``, refused only if the item is metadata."""
@@ -80,12 +82,14 @@ def _locations(data: bytes, iloc: _Box, idat: _Box | None) -> dict[int, list[tup
         None if idat is None else (idat.type, idat.body, idat.end),
         Steps(len(data), "HEIF"),
     )
-    return {item_id: _absolute(place) for item_id, place in found.items()}
+    return {item_id: _absolute(place, mdats) for item_id, place in found.items()}
 
 
-def _absolute(place: ItemLocation) -> list[tuple[int, int]]:
+def _absolute(place: ItemLocation, mdats: list[_Box]) -> list[tuple[int, int]]:
     """Extents as (start, end) file offsets. Method 2 (data built from other items), length 0
-    ("to the end"), an extent past its limit and data in another file cannot be edited here."""
+    ("to the end"), an extent past its limit and data in another file cannot be edited here;
+    nor can a file-offset extent outside every ``mdat`` payload: it may lie over box headers
+    (``meta``, ``ipma``...), which an in-place edit would overwrite."""
     if place.method not in (0, 1):
         return []  # only looked at for metadata items, checked there
     if place.reference != 0:
@@ -93,6 +97,9 @@ def _absolute(place: ItemLocation) -> list[tuple[int, int]]:
     out = []
     for start, length in place.extents:
         if length == 0 or start + length > place.limit:
+            return [(-1, -1)]
+        in_mdat = any(m.body <= start and start + length <= m.end for m in mdats)
+        if place.method == 0 and not in_mdat:
             return [(-1, -1)]
         out.append((start, start + length))
     return out
@@ -112,7 +119,7 @@ def strip(data: bytes, mode: StripMode) -> Edits:
     wanted = {i: t for i, t in types.items() if t in (b"Exif", b"xmp")}
     if not wanted:
         return edits
-    places = _locations(data, iloc, _child(inner, b"idat"))
+    places = _locations(data, iloc, _child(inner, b"idat"), [b for b in top if b.type == b"mdat"])
     for item_id in sorted(wanted):
         spans = places.get(item_id, [])
         if not spans or spans == [(-1, -1)]:

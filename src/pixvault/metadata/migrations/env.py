@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from pixvault.metadata.engine import WRITE_OPTION, make_engine
+from pixvault.metadata.engine import MAINTENANCE, WRITE_OPTION, make_engine
 from pixvault.metadata.migrate import context_options
 from pixvault.metadata.schema import metadata
 
@@ -43,7 +43,7 @@ def run_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("no connection attribute and no sqlalchemy.url option")
-    engine = make_engine(url)
+    engine = make_engine(url, timeouts=MAINTENANCE)
     try:
         with engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: True})

@@ -204,7 +204,7 @@ function card(image) {
       text: `${formatBytes(image.size)} · ${image.dimensions.width}×${image.dimensions.height}`,
     }),
     image.isPublic ? el("span", { cls: "badge", text: "public" }) : null,
-    isFailed(image) ? el("span", { cls: "badge badge-failed", text: "failed" }) : null,
+    isFailed(image) ? el("span", { cls: "badge badge-failed", text: image.status }) : null,
   ]);
   let cls = isFailed(image) ? "card img-box is-failed" : "card img-box";
   if (!source) cls += " is-unavailable"; // nothing a browser can show

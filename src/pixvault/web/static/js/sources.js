@@ -16,7 +16,8 @@ export const UNVIEWABLE_TYPES = new Set([
 ]);
 
 export function isFailed(image) {
-  return image.status === "failed";
+  // "missing": the repair pass found its bytes gone; shown like a failed image, to delete.
+  return image.status === "failed" || image.status === "missing";
 }
 
 /** True when the original can be shown in the page (not HEIC, and its pixels decode). */
