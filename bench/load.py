@@ -66,6 +66,7 @@ import httpx
 from PIL import Image
 
 from bench import live
+from bench.pipeline import camera_exif
 
 if TYPE_CHECKING:
     from tests.services.seaweed import SeaweedServer
@@ -242,13 +243,8 @@ def camera_jpeg() -> bytes:
     """A 320x240 JPEG (about 20 KB) with camera EXIF and a GPS position."""
     noise = Image.effect_noise((320, 240), 40).convert("RGB")
     gradient = Image.linear_gradient("L").resize((320, 240)).convert("RGB")
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = "LoadCam", "LC-1"
-    gps = exif.get_ifd(0x8825)
-    gps[1], gps[2] = "N", (52.0, 31.0, 12.0)
-    gps[3], gps[4] = "E", (13.0, 24.0, 36.0)
     buf = io.BytesIO()
-    Image.blend(noise, gradient, 0.5).save(buf, "JPEG", quality=85, exif=exif)
+    Image.blend(noise, gradient, 0.5).save(buf, "JPEG", quality=85, exif=camera_exif())
     return buf.getvalue()
 
 

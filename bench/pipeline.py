@@ -78,7 +78,8 @@ def _pixels(size: tuple[int, int]) -> Image.Image:
     return Image.blend(noise, gradient, 0.5)
 
 
-def _camera_exif() -> Image.Exif:
+def camera_exif() -> Image.Exif:
+    """What a camera writes, GPS position included (so the metadata stripper has work)."""
     exif = Image.Exif()
     exif[0x010F] = "BenchCam"  # Make
     exif[0x0110] = "BC-12"  # Model
@@ -93,7 +94,7 @@ def _camera_exif() -> Image.Exif:
 def make_samples(folder: Path) -> list[Sample]:
     """The benchmark files, written to ``folder``."""
     jpeg = folder / "photo.jpg"
-    _pixels((4000, 3000)).save(jpeg, "JPEG", quality=90, exif=_camera_exif())
+    _pixels((4000, 3000)).save(jpeg, "JPEG", quality=90, exif=camera_exif())
     png = folder / "screen.png"
     _pixels((1732, 1155)).save(png, "PNG")
     samples = [Sample("JPEG 12MP", jpeg, 7, 15), Sample("PNG 2MP", png, 5, 11)]

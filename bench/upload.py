@@ -19,6 +19,7 @@ from pathlib import Path
 from PIL import Image, ImageFilter
 
 from bench import live
+from bench.pipeline import camera_exif
 
 CONNECTIONS = 8
 SECONDS = 6
@@ -42,13 +43,8 @@ def camera_jpeg(path: Path) -> int:
     size = (4000, 3000)
     noise = Image.effect_noise(size, 40).convert("RGB").filter(ImageFilter.GaussianBlur(1))
     gradient = Image.linear_gradient("L").resize(size).convert("RGB")
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = "BenchCam", "BC-12"
-    gps = exif.get_ifd(0x8825)
-    gps[1], gps[2] = "N", (52.0, 31.0, 12.0)
-    gps[3], gps[4] = "E", (13.0, 24.0, 36.0)
     out = io.BytesIO()
-    Image.blend(noise, gradient, 0.5).save(out, "JPEG", quality=85, exif=exif)
+    Image.blend(noise, gradient, 0.5).save(out, "JPEG", quality=85, exif=camera_exif())
     path.write_bytes(out.getvalue())
     return len(out.getvalue())
 
