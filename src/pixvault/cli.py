@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     create.add_argument("--admin", action="store_true", help="make the account an admin")
-    create.add_argument("--quota", type=int, default=None, metavar="BYTES")
+    create.add_argument("--quota", type=_byte_count, default=None, metavar="BYTES")
     create.set_defaults(func=_create_user)
 
     check = sub.add_parser("check-config", help="check that each configured backend answers")
@@ -47,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def _byte_count(text: str) -> int:
+    """A quota in bytes: a negative one would silently refuse every upload of the account."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a quota cannot be negative: {text}")
+    return value
 
 
 def _migrate(settings: Settings) -> None:

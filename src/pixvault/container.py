@@ -46,6 +46,7 @@ def _s3_store(settings: Settings, secret: bytes) -> BlobStore:
         access_key_id=settings.s3_access_key_id,
         secret_access_key=settings.s3_secret_access_key,
         public_base_url=settings.s3_public_base_url,
+        timeout=settings.s3_timeout,
     )
 
 

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PIXVAULT_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
     )
     s3_public_base_url: Optional = None
+    # Seconds each call to the store may wait (to connect, then per read) before it is retried
+    # (3 attempts): a store that hangs fails a request in about half a minute, not minutes.
+    s3_timeout: float = Field(default=10.0, gt=0, le=600)
     redis_url: Optional = None
     redis_key_prefix: str = Field(default="pixvault", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 

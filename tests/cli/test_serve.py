@@ -90,6 +90,8 @@ def test_cli_users_create_and_db_upgrade(tmp_path: Path) -> None:
     assert r.returncode == 1 and "already" in r.stderr.lower()
     r = run_cli("users", "create", "weak@example.com", "--password-stdin", env=env, stdin="short\n")
     assert r.returncode == 1 and "Password" in r.stderr
+    r = run_cli("users", "create", "neg@example.com", "--quota", "-5", env=env, stdin="x\n")
+    assert r.returncode == 2 and "quota cannot be negative" in r.stderr
 
 
 def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:

@@ -17,7 +17,13 @@ import pytest
 from tests.conftest import Api, build_api
 from tests.imagegen import make_image
 from tests.outages.conftest import Proxied, s3_settings
-from tests.outages.support import assert_consistent, assert_outage_answer, noise_png, wait_until
+from tests.outages.support import (
+    assert_consistent,
+    assert_outage_answer,
+    noise_png,
+    timed,
+    wait_until,
+)
 from tests.services.seaweed import SeaweedServer
 
 FAULTS = ["refuse", "cut_mid_upload", "lose_replies"]
@@ -68,3 +74,32 @@ def test_store_failure_during_upload_is_a_clean_503(
     assert_consistent(s3_api)
     assert s3_api.upload(h, small, big).status_code == 200
     assert_consistent(s3_api)
+
+
+def test_a_hung_store_fails_the_upload_in_bounded_time(
+    tmp_path: Path, seaweed: SeaweedServer, s3_proxied: Proxied
+) -> None:
+    """A store that accepts connections and never answers (a frozen server) costs an upload
+    about ``attempts × PIXVAULT_S3_TIMEOUT`` per call, then a clean 503: not minutes."""
+    gen = build_api(
+        tmp_path / "data",
+        background_derivatives=False,
+        s3_timeout=0.5,
+        **s3_settings(seaweed, s3_proxied.url),
+    )
+    api = next(gen)
+    try:
+        h = api.signup()
+        before = api.state(h)
+        s3_proxied.proxy.blackhole()
+        r, took = timed(lambda: api.upload(h, ("hung.png", make_image("PNG", (16, 16)))))
+        assert_outage_answer(r)
+        # The put and the undo's delete each try three times, half a second each, plus backoff.
+        assert took < 15, f"a hung store held the upload {took:.1f} s"
+        s3_proxied.proxy.forward()
+        wait_until(lambda: api.client.get("/readyz").status_code == 200)
+        assert api.state(h) == before
+        assert_consistent(api)
+    finally:
+        for _ in gen:
+            pass

@@ -12,12 +12,14 @@ snapshot of some 150 answers), then each test checks one property over all of it
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
@@ -494,6 +496,12 @@ def test_stored_images_are_sandboxed_or_on_another_origin(site: Site) -> None:
         assert got.headers["content-type"] in ("image/png", "image/webp")
         assert got.headers["content-disposition"].startswith("inline;")
         assert "set-cookie" not in got.headers
+        # F49/I82: no shared cache, and no cache past the link (store links carry their expiry).
+        assert got.headers["cache-control"] == "private"
+        query = parse_qs(store.query)
+        signed = dt.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+        link_expiry = signed.replace(tzinfo=dt.UTC).timestamp() + int(query["X-Amz-Expires"][0])
+        assert parsedate_to_datetime(got.headers["expires"]).timestamp() <= link_expiry
 
 
 def test_docs_pages_still_load_their_bundle(site: Site) -> None:

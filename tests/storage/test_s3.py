@@ -9,6 +9,7 @@ import socket
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -100,6 +101,12 @@ def test_presigned_url_serves_exact_bytes_with_signed_headers(
     assert r.headers["content-type"] == "image/png"
     # Same header the app sends for local files (web/routes/files.py).
     assert r.headers["content-disposition"] == content_disposition(disposition, name)
+    # No shared cache keeps it, and no cache keeps it past the link's own expiry.
+    assert r.headers["cache-control"] == "private"
+    query = dict(parse_qsl(urlsplit(url).query))
+    signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    link_expiry = signed_at + timedelta(seconds=int(query["X-Amz-Expires"]))
+    assert parsedate_to_datetime(r.headers["expires"]) == link_expiry
 
 
 def test_prefix_and_names_needing_percent_encoding(seaweed: SeaweedServer) -> None:

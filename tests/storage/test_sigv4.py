@@ -120,8 +120,10 @@ def test_store_links_equal_botocore_presigned_urls(
             Params={
                 "Bucket": bucket,
                 "Key": store.prefix + key,
+                "ResponseCacheControl": "private",
                 "ResponseContentDisposition": content_disposition(disposition, filename),
                 "ResponseContentType": content_type,
+                "ResponseExpires": expires_at,
             },
             ExpiresIn=expires,
         )

@@ -14,6 +14,7 @@ from pixvault.core.auth import MAX_EMAIL, MAX_PASSWORD, MIN_PASSWORD
 from pixvault.core.images import MAX_PAGE, MAX_PAGE_SIZE, MAX_URL_TTL
 from pixvault.core.names import MAX_TAG_LENGTH, MAX_TAGS
 from tests.conftest import Api
+from tests.imagegen import make_image
 
 
 @pytest.fixture
@@ -112,3 +113,80 @@ def test_files_document_their_content_and_range_answers(doc: dict[str, Any]) -> 
     responses = doc["paths"]["/files/{key}"]["get"]["responses"]
     assert set(responses) == {"200", "206", "400", "403", "404", "416", "503"}
     assert "image/*" in responses["200"]["content"] and "image/*" in responses["206"]["content"]
+
+
+def _pointer(document: Any, expression: str) -> Any:
+    """Resolve a ``$response.body#/a/0/b`` runtime expression against a decoded JSON body."""
+    prefix = "$response.body#"
+    assert expression.startswith(prefix), expression
+    for token in expression.removeprefix(prefix).split("/")[1:]:
+        document = document[int(token)] if isinstance(document, list) else document[token]
+    return document
+
+
+def _id_expression(link: dict[str, Any]) -> str:
+    """Where a link takes the image id from: the path parameter, or ``imageId`` in the body."""
+    found: str = link.get("parameters", {}).get("path.image_id") or link["requestBody"]["imageId"]
+    return found
+
+
+def _takes_image_id(doc: dict[str, Any], op: dict[str, Any]) -> bool:
+    if any(p["name"] == "image_id" and p["in"] == "path" for p in op.get("parameters", [])):
+        return True
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = body.get("schema", {}).get("$ref", "")
+    return bool(ref) and "imageId" in _schema(doc, ref.rsplit("/", 1)[1]).get("properties", {})
+
+
+def test_links_chain_an_uploaded_image_to_every_operation_taking_its_id(
+    doc: dict[str, Any], local_api: Api
+) -> None:
+    """The upload's links (what clients and schemathesis' stateful phase follow) name real
+    operations and parameters, cover every operation that takes an image id, and their
+    expressions find the id in real answers of the seed's shape."""
+    by_id = {op["operationId"]: (m, p, op) for m, p, op in _operations(doc)}
+    wanted = {op["operationId"] for _, _, op in _operations(doc) if _takes_image_id(doc, op)}
+    assert len(wanted) == 6  # detail, edit, delete, access log, variant, signed link
+
+    def targets(path: str, method: str, status: str) -> dict[str, dict[str, Any]]:
+        links: dict[str, dict[str, Any]] = doc["paths"][path][method]["responses"][status]["links"]
+        for name, link in links.items():
+            target = by_id[link["operationId"]][2]
+            names = {f"{p['in']}.{p['name']}" for p in target.get("parameters", [])}
+            assert set(link.get("parameters", {})) <= names, name
+            if "requestBody" in link:
+                ref = target["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                fields = _schema(doc, ref.rsplit("/", 1)[1])["properties"]
+                assert set(link["requestBody"]) <= set(fields), name
+            assert link.get("parameters") or link.get("requestBody"), name
+        return links
+
+    upload = targets("/api/images/upload", "post", "200")
+    assert {link["operationId"] for link in upload.values()} == wanted
+    for method in ("get", "patch"):
+        assert {
+            link["operationId"]
+            for link in targets("/api/images/{image_id}", method, "200").values()
+        } == wanted
+    gone = targets("/api/images/{image_id}", "delete", "200")
+    assert {by_id[link["operationId"]][0] for link in gone.values()} == {"get", "patch"}
+    assert all(
+        link["parameters"] == {"path.image_id": "$request.path.image_id"} for link in gone.values()
+    )
+
+    # The expressions, evaluated on real answers, give an id the linked operations accept.
+    headers = local_api.signup()
+    r = local_api.upload(headers, ("a.png", make_image("PNG", (8, 8))))
+    assert r.status_code == 200, r.text
+    for link in upload.values():
+        expression = (
+            link.get("parameters", {}).get("path.image_id") or link["requestBody"]["imageId"]
+        )
+        image_id = _pointer(r.json(), expression)
+        assert local_api.client.get(f"/api/images/{image_id}", headers=headers).status_code == 200
+    detail = local_api.client.get(f"/api/images/{image_id}", headers=headers).json()
+    for link in targets("/api/images/{image_id}", "get", "200").values():
+        expression = (
+            link.get("parameters", {}).get("path.image_id") or link["requestBody"]["imageId"]
+        )
+        assert _pointer(detail, expression) == image_id

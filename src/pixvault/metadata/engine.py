@@ -39,10 +39,13 @@ from pixvault.metadata import pg_guards
 WRITE_OPTION = "pixvault_write"
 """Execution option marking a connection whose next transaction writes (SQLite: IMMEDIATE)."""
 
+# synchronous=FULL: an acknowledged upload must survive a power loss. Its bytes are fsynced
+# before the commit; under WAL, NORMAL may roll the commit back after a crash of the machine
+# (not of the process), leaving a 2xx upload without its row. FULL syncs the WAL per commit.
 _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
+    "PRAGMA synchronous=FULL",
 )
 
 

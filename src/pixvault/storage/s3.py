@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from email.utils import formatdate
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,8 @@ def _code(exc: ClientError) -> str:
 class S3BlobStore:
     """The BlobStore port on one bucket, every key under ``prefix``. ``max_attempts`` bounds
     botocore's retries (standard mode, with backoff) per call; tests use 1 to fail fast.
+    ``timeout`` bounds each attempt's wait for the store (connecting, and then each read), so
+    a store that hangs fails a request in about ``max_attempts × timeout`` seconds.
 
     Without ``endpoint_url`` this is AWS in ``region``'s partition (``cn-north-1`` is on
     ``amazonaws.com.cn``); unset keys mean botocore's credential chain (env, profile, role).
@@ -82,6 +85,7 @@ class S3BlobStore:
         public_base_url: str | None = None,
         *,
         max_attempts: int = 3,
+        timeout: float = 10.0,
     ) -> None:
         if not bucket:
             raise ValueError("an S3 bucket name is required")
@@ -101,8 +105,8 @@ class S3BlobStore:
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": "virtual" if virtual else "path"},
-            connect_timeout=5,
-            read_timeout=30,
+            connect_timeout=min(timeout, 5.0),
+            read_timeout=timeout,
             retries={"mode": "standard", "max_attempts": max_attempts},
             max_pool_connections=32,
             # botocore >= 1.36 adds CRC checksums to every upload by default, which several
@@ -228,8 +232,12 @@ class S3BlobStore:
     ) -> str:
         """A SigV4 presigned GET on the store itself, so the bytes never pass through the app.
 
-        Pure computation (see ``sigv4``). The store answers with our Content-Type and
-        Content-Disposition, taken from the signed ``response-*`` parameters.
+        Pure computation (see ``sigv4``). The store answers with our Content-Type,
+        Content-Disposition and caching headers, taken from the signed ``response-*``
+        parameters: ``private`` (no shared cache keeps a private image) and an ``Expires`` at
+        the link's own expiry, so no cache keeps the bytes past the link (the same rule as the
+        app's ``/files`` links). S3 has no override for ``nosniff``; docs/deployment.md says
+        how a proxy in front of the store adds it.
         """
         path = uri_encode(self._name(key), keep_slash=True)
         if disposition not in ("inline", "attachment"):
@@ -245,8 +253,10 @@ class S3BlobStore:
             host=self._host,
             path=self._base_path + path,
             params={
+                "response-cache-control": "private",
                 "response-content-disposition": content_disposition(disposition, filename),
                 "response-content-type": content_type,
+                "response-expires": formatdate(exp, usegmt=True),
             },
             credentials=self._signing_credentials(),
             signed_at=signed_at,

@@ -32,7 +32,14 @@ UPLOAD_PATHS = frozenset({"/api/images/upload"})
 
 
 def _declared_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
+    headers = scope.get("headers", [])
+    if any(name == b"transfer-encoding" for name, _ in headers) and any(
+        name == b"content-length" for name, _ in headers
+    ):
+        # Request smuggling: a proxy that frames the body by Content-Length and this server
+        # (h11 goes by Transfer-Encoding) would disagree on where the next request starts.
+        raise InvalidInput("Content-Length and Transfer-Encoding cannot be sent together")
+    for name, value in headers:
         if name == b"content-length":
             text = value.decode("latin-1").strip()
             if not (text.isascii() and text.isdigit()):
@@ -110,7 +117,10 @@ class BodyGuardMiddleware:
             if cap is not None and declared is not None and declared > cap:
                 raise RequestTooLarge(f"Request body too large (max {human_size(cap)})")
         except PixvaultError as exc:
-            await response_for(exc)(scope, receive, send)
+            # A body whose framing is in doubt cannot be skipped: the connection must close
+            # (RFC 9112 6.1), or its bytes would be read as the next request.
+            close = {"Connection": "close"} if isinstance(exc, InvalidInput) else None
+            await response_for(exc, close)(scope, receive, send)
             return
         exchange = _Exchange(receive, send, cap, self.body_timeout)
         try:

@@ -7,7 +7,10 @@ knows nothing of what middleware answers. Fixed here, once, for every operation:
 - 408 and 413 where a request body is read (web/bodyguard.py, web/multipart.py);
 - 429 on every ``/api/`` operation (web/ratelimit.py) and 503 wherever a backend is used;
 - 507 where files are written on the request's behalf (the upload spool, derivatives);
-- the bearer scheme, on the operations that need a signed-in user.
+- the bearer scheme, on the operations that need a signed-in user;
+- OpenAPI links from every answer that names an image to the operations taking its id
+  (``LINKS``), so clients and schemathesis' stateful phase can chain upload → detail, edit,
+  signed link, access log, variant and delete with the real id.
 """
 
 from __future__ import annotations
@@ -28,6 +31,32 @@ NO_BACKEND = frozenset({"/healthz", "/metrics"})
 """Operations that touch neither the database nor the blob store: they cannot answer 503."""
 WRITES_FILES = frozenset({"/api/images/upload", "/api/images/{image_id}/variant", "/derived/{key}"})
 """Operations that write files (spooled bodies, rendered derivatives): a full disk is 507."""
+
+IMAGE = "/api/images/{image_id}"
+UPLOADED_ID = "$response.body#/images/0/id"
+"""The upload answer lists what was stored (the seed's shape); links follow the first image."""
+IMAGE_ID = "$response.body#/image/id"
+REQUESTED_ID = "$request.path.image_id"
+TARGETS: dict[str, tuple[str, str]] = {
+    "GetImage": (IMAGE, "get"),
+    "UpdateImage": (IMAGE, "patch"),
+    "DeleteImage": (IMAGE, "delete"),
+    "GetAccessLog": (IMAGE + "/access-log", "get"),
+    "GetVariant": (IMAGE + "/variant", "get"),
+    "PresignImage": ("/api/images/presigned-url", "post"),
+}
+"""Every operation that takes an image id: the path parameter, or ``imageId`` in the body."""
+EVERY_TARGET = tuple(TARGETS)
+GONE = "The image was deleted: this answers 404"
+LINKS: dict[tuple[str, str, str], tuple[str, tuple[str, ...], str | None]] = {
+    ("/api/images/upload", "post", "200"): (UPLOADED_ID, EVERY_TARGET, None),
+    (IMAGE, "get", "200"): (IMAGE_ID, EVERY_TARGET, None),
+    (IMAGE, "patch", "200"): (IMAGE_ID, EVERY_TARGET, None),
+    (IMAGE, "delete", "200"): (REQUESTED_ID, ("GetImage", "GetAccessLog", "UpdateImage"), GONE),
+}
+"""(path, method, status) → (where the id is in that answer, the operations it feeds, what
+they answer when it is not the usual). The delete's links say the id is now dangling, which is
+what schemathesis' ``use_after_free`` check follows."""
 
 DESCRIPTIONS = {
     "400": "Invalid input",
@@ -59,6 +88,28 @@ def _error(responses: dict[str, Any], status: str) -> None:
     entry.setdefault("content", {"application/json": {"schema": ERROR_REF}})
 
 
+def _link(
+    doc: dict[str, Any], name: str, expression: str, description: str | None
+) -> dict[str, Any]:
+    """One link: the target's operationId is whatever FastAPI generated for it, so a renamed
+    handler cannot leave a dangling link (a missing target raises here, on the first fetch)."""
+    path, method = TARGETS[name]
+    link: dict[str, Any] = {"operationId": doc["paths"][path][method]["operationId"]}
+    if method == "post":  # the signed-link request names the image in its body
+        link["requestBody"] = {"imageId": expression}
+    else:
+        link["parameters"] = {"path.image_id": expression}
+    if description:
+        link["description"] = description
+    return link
+
+
+def _add_links(doc: dict[str, Any]) -> None:
+    for (path, method, status), (expression, targets, description) in LINKS.items():
+        response = doc["paths"][path][method]["responses"][status]
+        response["links"] = {name: _link(doc, name, expression, description) for name in targets}
+
+
 def fix(doc: dict[str, Any], routes: Sequence[BaseRoute]) -> dict[str, Any]:
     """Rewrite FastAPI's document in place (idempotent) and return it."""
     secured = _secured(routes)
@@ -81,6 +132,7 @@ def fix(doc: dict[str, Any], routes: Sequence[BaseRoute]) -> dict[str, Any]:
             if (path, method) in secured:
                 _error(responses, "401")
                 op["security"] = [{BEARER: []}]
+    _add_links(doc)
     components = doc.setdefault("components", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.get("schemas", {}).pop(unused, None)

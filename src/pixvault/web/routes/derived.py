@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pixvault.core.errors import BadSignature
 from pixvault.core.pipeline.service import Served
+from pixvault.core.pipeline.specs import VARIANT_WIDTHS
 from pixvault.web.deps import ContainerDep, CurrentUser
 from pixvault.web.download import BLOB_HEADERS, one_value_each, serve_file
 from pixvault.web.schemas import ErrorResponse
@@ -84,7 +85,15 @@ async def variant(
     image_id: str,
     user: CurrentUser,
     container: ContainerDep,
-    w: Annotated[int, Query(description="one of 200, 400, 800, 1600, 2560")],
+    # The document lists the widths (the core refuses any other with a 400), so a client or a
+    # fuzzer reading it can ask for a variant that exists.
+    w: Annotated[
+        int,
+        Query(
+            description="width in pixels (never enlarged)",
+            json_schema_extra={"enum": list(VARIANT_WIDTHS)},
+        ),
+    ],
     format: Annotated[  # the query parameter's public name (shadows the builtin here only)
         Literal["webp", "jpeg", "avif"] | None,
         Query(description="omitted: AVIF or WebP if `Accept` names it, else JPEG"),
