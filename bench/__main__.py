@@ -9,7 +9,9 @@ Rows:
 - presigning 100 S3 URLs with pixvault's SigV4 signer vs botocore's presigner.
 
 Then `bench.pipeline` prints the image pipeline table, and `bench.upload` the upload
-throughput through a live server with background derivatives on and off (see bench/README.md).
+throughput through a live server with background derivatives on and off, and `bench.gallery`
+the gallery listing of 100,000 images on SQLite and PostgreSQL against a bare FastAPI app (see
+bench/README.md).
 
 `python -m bench.pg_plan` prints the PostgreSQL query plans of the gallery queries.
 """
@@ -146,13 +148,14 @@ def main() -> None:
             )
         container.close()
 
-    from bench import s3_presign
+    from bench import s3_presign, signing
 
     rows.extend(s3_presign.rows())
     print(f"12 MP JPEG: {len(data) / 1e6:.1f} MB\n")
     print(f"{'measured':40} {'ms':>8}   {'baseline':28} {'ms':>8} {'ratio':>7}")
     for name, ms, base_name, base_ms in rows:
         print(f"{name:40} {ms:8.2f}   {base_name:28} {base_ms:8.2f} {ms / base_ms:7.2f}")
+    signing.main([])  # links/s and ms per page of 100 on both stores vs botocore (bench/README.md)
 
     from bench import pipeline
 
@@ -162,6 +165,11 @@ def main() -> None:
 
     print()
     upload_bench.main()  # upload throughput with background derivatives on vs off
+
+    from bench import gallery
+
+    print()
+    gallery.main()  # gallery listing of 100,000 images vs a bare FastAPI app, both databases
 
 
 if __name__ == "__main__":

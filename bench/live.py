@@ -140,12 +140,7 @@ def serve(*, register: bool = True, **settings: str) -> Iterator[Live]:
             except httpx.HTTPError as exc:
                 raise Skipped(f"the live server failed: {exc}") from None
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], client: httpx.Client) -> None:
@@ -161,3 +156,13 @@ def _wait_ready(proc: subprocess.Popen[bytes], client: httpx.Client) -> None:
         if time.monotonic() > deadline:
             raise Skipped("pixvault serve did not start within 60 s")
         time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Ask a server to stop, and kill it if it has not within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

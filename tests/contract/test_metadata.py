@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pixvault.core import paging
 from pixvault.core.errors import Conflict, NotFound, Unavailable
 from pixvault.core.keys import new_id, storage_key
 from pixvault.core.models import (
@@ -259,6 +260,77 @@ def test_list_is_newest_first_and_paged(repos: Repos) -> None:
     assert page_ids(repos, owner, page=3, limit=2) == (newest_first[4:], 5)
     assert page_ids(repos, owner, page=4, limit=2) == ([], 5)
     assert page_ids(repos, owner, page=1, limit=20) == (newest_first, 5)
+
+
+def test_every_page_matches_slicing_whichever_end_it_is_counted_from(repos: Repos) -> None:
+    """Pages in the older half are read oldest-first and turned round: each one must still be
+    exactly its slice of the newest-first list, with or without the peeked extra row."""
+    owner = make_user(repos)
+    batch = [make_image(owner, f"{i}.png", tags=("t",) if i % 3 else ()) for i in range(11)]
+    repos.images.add_many(batch)
+    everything = ids(batch)[::-1]
+    tagged = [image.id for image in batch if image.tags][::-1]
+    for limit in (1, 2, 3, 4, 11, 12):
+        for page in range(1, 13 // limit + 3):
+            start = (page - 1) * limit
+            for peek in (False, True):
+                want = everything[start : start + limit + peek]
+                q = ImageQuery(page=page, limit=limit, peek=peek)
+                assert ids(repos.images.list(owner.id, q)[0]) == want, (limit, page, peek)
+                q = ImageQuery(page=page, limit=limit, peek=peek, tags=("t",))
+                got = ids(repos.images.list(owner.id, q)[0])
+                assert got == tagged[start : start + limit + peek], (limit, page, peek)
+
+
+def test_keyset_pages_stay_put_while_images_come_and_go(repos: Repos) -> None:
+    """``after_id`` continues after the last image seen: an upload or a delete between two
+    requests neither repeats nor skips anything (offsets would do both)."""
+    owner, other = make_user(repos), make_user(repos)
+    batch = [make_image(owner, f"{i}.png") for i in range(7)]
+    repos.images.add_many(batch)
+    repos.images.add_many([make_image(other)])
+    newest_first = ids(batch)[::-1]
+
+    first, total = repos.images.list(owner.id, ImageQuery(limit=3, peek=True))
+    assert ids(first) == newest_first[:4] and total == 7  # one more row: another page follows
+    repos.images.add_many([make_image(owner, "new.png")])  # newer than everything
+    assert repos.images.delete_and_refund(owner.id, newest_first[0]) is not None
+    after = newest_first[2]
+    second, total = repos.images.list(owner.id, ImageQuery(limit=3, after_id=after, page=9))
+    assert ids(second) == newest_first[3:6] and total == 7  # page is ignored; 7 - 1 + 1
+    last, _ = repos.images.list(owner.id, ImageQuery(limit=3, after_id=newest_first[5]))
+    assert ids(last) == newest_first[6:]
+    # Another user's id as a cursor only positions within the caller's own images.
+    theirs = repos.images.list(other.id, ImageQuery())[0][0].id
+    mine, _ = repos.images.list(owner.id, ImageQuery(after_id=theirs))
+    assert ids(mine) == newest_first[1:]
+
+
+def test_the_unfiltered_total_is_a_counter_kept_with_the_rows(repos: Repos) -> None:
+    owner = make_user(repos)
+    repos.images.add_many([make_image(owner) for _ in range(3)])
+    clash = make_image(
+        owner, storage_key=repos.images.list(owner.id, ImageQuery())[0][0].storage_key
+    )
+    with pytest.raises(Conflict):  # a failed insert counts nothing
+        repos.images.add_many([make_image(owner), clash])
+    assert repos.images.list(owner.id, ImageQuery())[1] == 3
+    first = repos.images.list(owner.id, ImageQuery())[0][0]
+    repos.images.delete_and_refund(owner.id, first.id)
+    repos.images.delete_and_refund(owner.id, first.id)  # the loser of a race refunds nothing
+    assert repos.images.list(owner.id, ImageQuery())[1] == 2
+
+
+def test_filtered_totals_stop_counting_past_the_cap(
+    repos: Repos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paging, "COUNT_CAP", 4)
+    owner = make_user(repos)
+    repos.images.add_many([make_image(owner, f"cat {i}.png", tags=("cat",)) for i in range(7)])
+    assert repos.images.list(owner.id, ImageQuery(search="cat"))[1] == 5  # cap + 1: "more"
+    assert repos.images.list(owner.id, ImageQuery(tags=("cat",)))[1] == 5
+    assert repos.images.list(owner.id, ImageQuery(search="cat 3"))[1] == 1
+    assert repos.images.list(owner.id, ImageQuery())[1] == 7  # the counter is exact
 
 
 def test_tag_filter_matches_any_tag_once(repos: Repos) -> None:

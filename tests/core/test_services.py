@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from pixvault.core import errors, keys
-from pixvault.core.auth import AuthPolicy, AuthService
+from pixvault.core.auth import AuthPolicy, AuthService, token_hash
 from pixvault.core.images import ImageService, UploadLimits
 from pixvault.core.models import ImageQuery, IncomingFile, Purpose, UploadOptions, User
 from pixvault.core.spool import Spool
+from pixvault.core.token_cache import TOKEN_CACHE_SECONDS
 from pixvault.metadata.engine import make_engine
 from pixvault.metadata.repos import SqlDatabase
 from pixvault.metadata.schema import metadata
@@ -172,6 +173,36 @@ def test_tokens_expire_and_revoke(world: World) -> None:
     world.clock.current += timedelta(seconds=3601)
     with pytest.raises(errors.Unauthenticated):
         world.auth.authenticate(session.token)
+
+
+def test_a_token_revoked_elsewhere_works_here_for_at_most_the_cache_window(world: World) -> None:
+    """Lookups are remembered TOKEN_CACHE_SECONDS: a sign-out through another process (here:
+    the repo directly) takes effect within that window; one through this process at once."""
+    world.user()
+    session = world.auth.login("u1@example.com", "password123", "ip")
+    user = world.auth.authenticate(session.token)
+    world.db.token_repo.revoke(token_hash(session.token))  # as another process would
+    world.clock.current += timedelta(seconds=TOKEN_CACHE_SECONDS - 1)
+    assert world.auth.authenticate(session.token) == user  # still remembered
+    world.clock.current += timedelta(seconds=1)
+    with pytest.raises(errors.Unauthenticated):
+        world.auth.authenticate(session.token)
+    # A clock that goes back does not make an entry live longer.
+    session = world.auth.login("u1@example.com", "password123", "ip")
+    world.auth.authenticate(session.token)
+    world.db.token_repo.revoke(token_hash(session.token))
+    world.clock.current -= timedelta(hours=1)
+    with pytest.raises(errors.Unauthenticated):
+        world.auth.authenticate(session.token)
+
+
+def test_the_account_is_read_fresh_though_the_token_is_remembered(world: World) -> None:
+    u = world.user()
+    session = world.auth.login("u1@example.com", "password123", "ip")
+    cached = world.auth.authenticate(session.token)
+    world.images.upload(u, [world.incoming(make_image("PNG", (4, 4)))], UploadOptions())
+    assert world.auth.authenticate(session.token).quota_used == cached.quota_used == 0
+    assert world.auth.account(cached).quota_used > 0
 
 
 @pytest.mark.parametrize(

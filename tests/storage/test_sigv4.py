@@ -11,7 +11,7 @@ import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import botocore.auth
 import pytest
@@ -21,7 +21,7 @@ from botocore.credentials import Credentials
 from pixvault.core import keys
 from pixvault.core.names import content_disposition
 from pixvault.storage.s3 import S3BlobStore
-from pixvault.storage.sigv4 import QueryPresigner, SigningCredentials, bucket_url
+from pixvault.storage.sigv4 import QueryPresigner, SigningCredentials, bucket_url, uri_encode
 
 SEED = 20240506
 CASES = 300
@@ -168,6 +168,8 @@ def test_signer_equals_botocore_query_auth_at_any_time(
     """``QueryPresigner`` alone over random instants (2000-2100, so day scopes change),
     regions, tokens and parameters, against ``botocore.auth.S3SigV4QueryAuth``."""
     rng = random.Random(SEED + 1)
+    # One signer per region, reused: its cached scopes and signing second must follow.
+    presigners: dict[str, QueryPresigner] = {}
     for _ in range(200):
         region = rng.choice(["us-east-1", "cn-north-1", "us-gov-west-1", "eu-west-3", "auto"])
         endpoint, _, bucket = rng.choice(ENDPOINTS)
@@ -186,7 +188,7 @@ def test_signer_equals_botocore_query_auth_at_any_time(
             "response-content-disposition": content_disposition("inline", _filename(rng)),
             "response-content-type": "image/png",
         }
-        ours = QueryPresigner(region=region).query(
+        ours = presigners.setdefault(region, QueryPresigner(region=region)).query(
             host=host,
             path=path,
             params=params,
@@ -200,3 +202,66 @@ def test_signer_equals_botocore_query_auth_at_any_time(
             Credentials(creds.access_key, creds.secret_key, creds.token), "s3", region, expires
         ).add_auth(request)
         assert f"{origin}{path}?{ours}" == request.url
+
+
+def test_uri_encode_is_quote() -> None:
+    """The table encoder against ``urllib.parse.quote`` (SigV4's rules), on any text."""
+    rng = random.Random(SEED + 2)
+    alphabet = NAME_CHARS + "".join(chr(c) for c in range(0x80))
+    for _ in range(1000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        assert uri_encode(value) == quote(value, safe="")
+        assert uri_encode(value, keep_slash=True) == quote(value, safe="/")
+    with pytest.raises(UnicodeEncodeError):
+        uri_encode("lone \ud800 surrogate")
+
+
+def test_links_follow_the_clock_across_minute_and_day(
+    frozen_botocore: list[dt.datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signer keeps the last signing second and the store the last expiry: links signed
+    across a minute and a day boundary, back and forth, must each be botocore's for their own
+    signing minute, and links within one minute identical."""
+    store = S3BlobStore("pix-vault", "p", None, "eu-west-1", "AKIDEXAMPLE", "s3cr/t+k3y")
+    key = keys.storage_key(keys.new_id(), keys.new_id(), "jpg")
+    midnight = dt.datetime(2031, 3, 1, tzinfo=dt.UTC)
+    clock = [0.0]
+    monkeypatch.setattr("pixvault.storage.s3.time.time", lambda: clock[0])
+
+    def link(at: dt.datetime, expires_at: dt.datetime) -> tuple[str, str]:
+        clock[0] = at.timestamp()
+        ours = store.presign(
+            key,
+            expires_at=expires_at,
+            content_type="image/jpeg",
+            disposition="inline",
+            filename="a b.jpg",
+        )
+        signed_at = at.replace(second=0, microsecond=0)
+        frozen_botocore[:] = [signed_at.replace(tzinfo=None)]
+        theirs = store._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": "pix-vault",
+                "Key": f"p/{key}",
+                "ResponseCacheControl": "private",
+                "ResponseContentDisposition": content_disposition("inline", "a b.jpg"),
+                "ResponseContentType": "image/jpeg",
+                "ResponseExpires": expires_at,
+            },
+            ExpiresIn=int((expires_at - signed_at).total_seconds()),
+        )
+        assert ours == theirs
+        return ours, dict(parse_qsl(urlsplit(ours).query))["X-Amz-Date"]
+
+    expires = midnight + dt.timedelta(hours=1)
+    late, late_date = link(midnight - dt.timedelta(seconds=30), expires)
+    assert late_date == "20310228T235900Z"
+    assert link(midnight - dt.timedelta(seconds=0.5), expires) == (late, late_date)
+    next_day, next_date = link(midnight, expires)
+    assert next_date == "20310301T000000Z" and "%2F20310301%2Feu-west-1%2F" in next_day
+    assert link(midnight + dt.timedelta(seconds=61), expires)[1] == "20310301T000100Z"
+    assert link(midnight - dt.timedelta(seconds=1), expires) == (late, late_date)  # back again
+    later, _ = link(midnight, expires + dt.timedelta(seconds=1))  # another expiry, same minute
+    assert later != next_day
+    assert link(midnight, expires) == (next_day, next_date)

@@ -148,6 +148,22 @@ def test_quota_drift_is_recomputed_from_the_stored_sizes(api: Api) -> None:
     assert quota_used(api, h) == int(first["size"]) + int(second["size"])
 
 
+def test_a_wrong_image_count_is_reported_and_recomputed(api: Api) -> None:
+    """The gallery's total is a counter; a hand edit or a bug that moves it is drift too."""
+    h = api.signup()
+    upload(api, h)
+    upload(api, h, "b.jpg")
+    with api.container.database.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == api.user_id(h)).values(image_count=7))
+    total = api.client.get("/api/images/user", headers=h).json()["pagination"]["total"]
+    assert total == 7
+    report = fsck(api)
+    assert report.quota_drift.found == 1 and report.quota_drift.repaired == 0
+    assert fsck(api, repair=True).quota_drift.repaired == 1
+    assert fsck(api).quota_drift.found == 0
+    assert api.client.get("/api/images/user", headers=h).json()["pagination"]["total"] == 2
+
+
 def test_lost_bytes_are_marked_missing_shown_to_their_owner_and_deletable(
     api: Api, tmp_path: Path
 ) -> None:

@@ -26,8 +26,11 @@ def test_newest_first_with_pagination(api: Api) -> None:
     r = api.client.get("/api/images/user?page=1&limit=2", headers=h).json()
     assert r["success"] is True
     assert [i["id"] for i in r["images"]] == [ids[4], ids[3]]
-    assert r["pagination"] == {"page": 1, "limit": 2, "total": 5, "pages": 3}
+    pagination = r["pagination"]
+    assert pagination.pop("nextCursor")  # page-number clients can switch to cursors
+    assert pagination == {"page": 1, "limit": 2, "total": 5, "pages": 3, "totalExact": True}
     last = api.client.get("/api/images/user?page=3&limit=2", headers=h).json()
+    assert last["pagination"]["nextCursor"] is None
     assert [i["id"] for i in last["images"]] == [ids[0]]
     item = last["images"][0]
     assert set(item) >= {
@@ -50,7 +53,39 @@ def test_newest_first_with_pagination(api: Api) -> None:
 def test_default_limit_is_20(api: Api) -> None:
     h = api.signup()
     r = api.client.get("/api/images/user", headers=h).json()
-    assert r["pagination"] == {"page": 1, "limit": 20, "total": 0, "pages": 0}
+    assert r["pagination"] == {
+        "page": 1,
+        "limit": 20,
+        "total": 0,
+        "pages": 0,
+        "nextCursor": None,
+        "totalExact": True,
+    }
+
+
+def test_cursor_paging_neither_repeats_nor_skips_while_images_come_and_go(api: Api) -> None:
+    h = api.signup()
+    ids = _seed(api, h, [(f"img{i}.png", ["x"] if i % 2 else []) for i in range(5)])
+    first = api.client.get("/api/images/user?limit=2", headers=h).json()
+    assert [i["id"] for i in first["images"]] == [ids[4], ids[3]]
+    cursor = first["pagination"]["nextCursor"]
+    _seed(api, h, [("newest.png", [])])  # would push everything one place down an offset
+    assert api.client.delete(f"/api/images/{ids[2]}", headers=h).status_code == 200
+    rest = api.client.get(f"/api/images/user?limit=2&cursor={cursor}", headers=h).json()
+    assert [i["id"] for i in rest["images"]] == [ids[1], ids[0]]
+    assert rest["pagination"]["nextCursor"] is None  # nothing older: no empty extra page
+    assert rest["pagination"]["total"] == 5
+    # Filters apply after a cursor too: only the tagged images older than it.
+    tagged = api.client.get(f"/api/images/user?tags=x&cursor={cursor}", headers=h).json()
+    assert [i["id"] for i in tagged["images"]] == [ids[1]]
+
+
+@pytest.mark.parametrize("cursor", ["abc", "aTEuMTIz", "%00", "x" * 64])
+def test_a_cursor_the_server_did_not_make_is_400(api: Api, cursor: str) -> None:
+    h = api.signup()
+    r = api.client.get(f"/api/images/user?cursor={cursor}", headers=h)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid_input" and "cursor" in r.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from pixvault.core.errors import (
 from pixvault.core.models import Session, User
 from pixvault.core.names import has_invisible
 from pixvault.core.ports import Clock, RateLimiter, TokenRepo, UserRepo
+from pixvault.core.token_cache import TokenCache
 
 _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 MAX_EMAIL = 320
@@ -64,7 +65,9 @@ class AuthService:
         clock: Clock,
         policy: AuthPolicy,
         hasher: PasswordHasher | None = None,
+        token_cache: TokenCache | None = None,
     ) -> None:
+        self._cache = token_cache or TokenCache()
         self._users = users
         self._tokens = tokens
         self._limiter = limiter
@@ -136,13 +139,29 @@ class AuthService:
             return False
 
     def authenticate(self, token: str) -> User:
-        user = self._tokens.user_for(token_hash(token), self._clock.now()) if token else None
-        if user is None:
+        if not token:
             raise Unauthenticated("Invalid or expired token")
+        digest, now = token_hash(token), self._clock.now()
+        user = self._cache.get(digest, now)
+        if user is None:
+            user = self._tokens.user_for(digest, now)
+            if user is None:
+                raise Unauthenticated("Invalid or expired token")
+            self._cache.put(digest, user, now)
         return user
 
+    def account(self, user: User) -> User:
+        """The signed-in user as stored now (quota use changes with every upload, and the
+        user from ``authenticate`` may be a few seconds old)."""
+        fresh = self._users.get(user.id)
+        if fresh is None:
+            raise Unauthenticated("Invalid or expired token")
+        return fresh
+
     def logout(self, token: str) -> None:
-        self._tokens.revoke(token_hash(token))
+        digest = token_hash(token)
+        self._tokens.revoke(digest)
+        self._cache.forget(digest)
 
     def _limit(self, scope: str, key: str, limit: str | None = None) -> None:
         decision = self._limiter.hit(limit or self._policy.auth_rate_limit, scope, key)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from pixvault.core import faults, keys, media, signing
+from pixvault.core import faults, keys, media, paging, signing
 from pixvault.core.errors import (
     BadSignature,
     InvalidInput,
@@ -221,13 +221,31 @@ class ImageService:
 
     # --- read ---------------------------------------------------------------------------------
 
-    def list(self, owner: User, query: ImageQuery) -> Page[SignedImage]:
+    def list(self, owner: User, query: ImageQuery, cursor: str = "") -> Page[SignedImage]:
+        """One gallery page: by page number (the seed's paging) or after ``cursor`` (the
+        ``next_cursor`` of the previous page: stable while images come and go)."""
         check_paging(query.page, query.limit)
         # Normalised here, not in a route, so every caller matches names and tags as stored.
-        query = replace(query, search=search_term(query.search), tags=tag_filter(query.tags))
+        query = replace(
+            query,
+            search=search_term(query.search),
+            tags=tag_filter(query.tags),
+            after_id=paging.decode_cursor(cursor) if cursor else None,
+            peek=True,
+        )
         rows, total = self._images.list(owner.id, query)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        exact = total <= paging.COUNT_CAP or not (query.tags or query.search)
         items = [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
-        return Page(items=items, total=total, page=query.page, limit=query.limit)
+        return Page(
+            items=items,
+            total=total if exact else paging.COUNT_CAP,
+            page=query.page,
+            limit=query.limit,
+            next_cursor=paging.encode_cursor(rows[-1].id) if more else None,
+            exact=exact,
+        )
 
     def get(self, owner: User, image_id: str) -> SignedImage:
         return self._signed(self._owned(owner, image_id), Purpose.VIEW, DEFAULT_URL_TTL)

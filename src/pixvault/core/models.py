@@ -104,6 +104,10 @@ class ImageQuery:
     limit: int = 20
     tags: tuple[str, ...] = ()
     search: str = ""
+    after_id: str | None = None
+    """Keyset paging: only images older than this one (then ``page`` is ignored)."""
+    peek: bool = False
+    """Fetch one row beyond ``limit``, so the caller knows whether another page follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,10 @@ class Page(Generic[T]):
     total: int
     page: int
     limit: int
+    next_cursor: str | None = None
+    """Where the next page starts (keyset paging); None on the last page."""
+    exact: bool = True
+    """False when ``total`` is a lower bound (filtered counts stop at ``paging.COUNT_CAP``)."""
 
     @property
     def pages(self) -> int:

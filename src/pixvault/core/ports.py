@@ -158,7 +158,11 @@ class ImageRepo(Protocol):
     def list(self, owner_id: str, query: ImageQuery) -> ImagePage:
         """One page, newest first (by id, which is time-ordered), and the total that match.
         ``query.tags`` matches any tag; ``query.search`` is a literal, case-insensitive
-        substring of the original name (``%`` and ``_`` match only themselves)."""
+        substring of the original name (``%`` and ``_`` match only themselves).
+        ``query.after_id``: only images older than that one (keyset paging; ``page`` is then
+        ignored). ``query.peek``: up to ``limit + 1`` rows. Totals of filtered queries are
+        counted up to ``paging.COUNT_CAP + 1`` only; the unfiltered total is exact and cheap
+        (a per-user counter kept in the same transactions as the rows)."""
         ...
 
     def update(self, owner_id: str, image_id: str, patch: ImagePatch) -> Image | None: ...

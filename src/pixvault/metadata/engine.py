@@ -74,6 +74,7 @@ POSTGRES_POOL: dict[str, Any] = {
     "pool_timeout": 10,  # seconds to wait for a free connection before ``Unavailable``
     "pool_recycle": 1800,  # renew before firewalls/NAT drop connections idle for long
 }
+SQLITE_POOL: dict[str, Any] = {"pool_size": 32, "max_overflow": 8, "pool_timeout": 10}
 POSTGRES_CONNECT_TIMEOUT = 2
 """Seconds: an unreachable server must turn into a quick 503, not a hung request. 2 is the
 least psycopg and libpq honour (they read 1 as 2); a refused connection fails at once."""
@@ -135,8 +136,13 @@ def _make_engine(parsed: URL, timeouts: Timeouts) -> Engine:
     if in_memory:
         # One shared connection, or every pooled connection would see its own empty database.
         kwargs["poolclass"] = StaticPool
-    elif not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        # Keep as many connections open as requests run at once (anyio's worker threads,
+        # 40): SQLAlchemy's default keeps 5 and closes the rest on return, so under load
+        # every request opened the file again and re-ran the PRAGMAs below.
+        kwargs.update(SQLITE_POOL)
+        if not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed, **kwargs)
     _install_sqlite_hooks(engine, timeouts)
     return engine

@@ -91,6 +91,10 @@ class SqlRepairRepo:
             found = conn.execute(
                 sa.select(
                     users.c.quota_used,
+                    users.c.image_count,
+                    sa.select(sa.func.count())
+                    .where(images.c.owner_id == user_id)
+                    .scalar_subquery(),
                     total(images.c.size, images.c.owner_id == user_id),
                     total(held.nbytes, held.owner_id == user_id, held.created_at >= cutoff),
                     sa.select(sa.func.count())
@@ -98,9 +102,11 @@ class SqlRepairRepo:
                     .scalar_subquery(),
                 ).where(mine)
             ).one()
-            used, stored, in_flight, stale = (int(v or 0) for v in found)
+            used, counted, rows, stored, in_flight, stale = (int(v or 0) for v in found)
             expected = stored + in_flight
             if repair:
+                if counted != rows:
+                    conn.execute(users.update().where(mine).values(image_count=rows))
                 conn.execute(
                     quota_reservations.delete().where(
                         held.owner_id == user_id, held.created_at < cutoff
@@ -108,7 +114,7 @@ class SqlRepairRepo:
                 )
                 if expected != used:
                     conn.execute(users.update().where(mine).values(quota_used=expected))
-        return QuotaCheck(user_id, used, expected, stale)
+        return QuotaCheck(user_id, used, expected, stale, counted, rows)
 
     def take_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
         c = leases.c

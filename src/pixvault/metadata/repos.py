@@ -8,7 +8,7 @@ one write transaction (``BEGIN IMMEDIATE`` on SQLite, see ``engine``).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from pixvault.core import paging
 from pixvault.core.errors import Conflict, NotFound
 from pixvault.core.models import (
     AccessEntry,
@@ -29,7 +30,7 @@ from pixvault.metadata import rules, schema
 from pixvault.metadata.accounts import SqlTokenRepo, SqlUserRepo, release_quota
 from pixvault.metadata.engine import transaction
 from pixvault.metadata.repair import SqlRepairRepo
-from pixvault.metadata.schema import access_log, image_tags, images
+from pixvault.metadata.schema import access_log, image_tags, images, users
 
 _Row = RowMapping
 # Aliases, because inside the repo class ``list`` names the method, not the builtin.
@@ -108,6 +109,46 @@ def _load(conn: Connection, where: sa.ColumnElement[bool]) -> Image | None:
     return _image(row, _tags_for(conn, [row["id"]])[row["id"]])
 
 
+def _page_query(
+    owner_id: str,
+    where: Sequence[sa.ColumnElement[bool]],
+    offset: int,
+    fetch: int,
+    total: int | None,
+) -> sa.Select[Any]:
+    """``fetch`` rows from ``offset`` in newest-first order, as cheaply as the position allows.
+
+    The page's ids come first, from the ``(owner_id, id)`` index alone, then only those rows
+    are read: skipping 100,000 index entries is cheap, skipping 100,000 rows is not. A page in
+    the older half is counted from the other end (oldest first), so the last page of a big
+    library costs what the first one does. ``total``: the exact number of matches, or None
+    when it is not known (a filter's count stopped at its cap): then the offset is walked.
+    """
+    ordered = images.c.id.desc()
+    if total is not None and total // 2 < offset < total:
+        # Newest-first positions [offset, offset + fetch) are oldest-first positions
+        # [total - offset - fetch, total - offset), clipped at 0.
+        start = max(total - offset - fetch, 0)
+        ordered, fetch, offset = images.c.id.asc(), total - offset - start, start
+    ids = sa.select(images.c.id).where(*where).order_by(ordered).limit(fetch).offset(offset)
+    return images.select().where(images.c.owner_id == owner_id, images.c.id.in_(ids))
+
+
+def sorted_newest_first(rows: Sequence[_Row]) -> list[_Row]:
+    """The page's rows in gallery order, whichever end the query counted from."""
+    return sorted(rows, key=lambda row: str(row["id"]), reverse=True)
+
+
+def _count_images(conn: Connection, owner_id: str, change: int) -> None:
+    """Keep ``users.image_count`` in the transaction that adds or removes the rows."""
+    count = users.c.image_count
+    conn.execute(
+        users.update()
+        .where(users.c.id == owner_id)
+        .values(image_count=sa.case((count + change > 0, count + change), else_=0))
+    )
+
+
 def _insert_tags(conn: Connection, image_id: str, owner_id: str, tags: Iterable[str]) -> None:
     rows = [{"image_id": image_id, "owner_id": owner_id, "tag": t} for t in tags]
     if rows:
@@ -141,6 +182,8 @@ class SqlImageRepo:
                 conn.execute(schema.images.insert(), rows)
                 if tag_rows:
                     conn.execute(image_tags.insert(), tag_rows)
+                for owner_id, added in Counter(image.owner_id for image in images).items():
+                    _count_images(conn, owner_id, added)
         except exc.IntegrityError as error:
             raise Conflict("Image already exists or owner is missing") from error
 
@@ -163,19 +206,24 @@ class SqlImageRepo:
         if query.search:
             pattern = rules.like_pattern(rules.search_key(query.search))
             where.append(images.c.search_name.like(pattern, escape="\\"))
-        count = sa.select(sa.func.count()).select_from(images).where(*where)
-        page = (
-            images.select()
-            .where(*where)
-            .order_by(images.c.id.desc())
-            .limit(query.limit)
-            .offset(offset)
-        )
+        if query.tags or query.search:
+            # Count at most one past the cap: a broad filter must not cost a scan per page.
+            matches = sa.select(images.c.id).where(*where).limit(paging.COUNT_CAP + 1)
+            count = sa.select(sa.func.count()).select_from(matches.subquery())
+        else:
+            count = sa.select(users.c.image_count).where(users.c.id == owner_id)
+        position = [*where]
+        if query.after_id is not None:
+            position.append(images.c.id < query.after_id)
+            offset = 0
+        fetch = query.limit + (1 if query.peek else 0)
         with transaction(self._engine) as conn:
-            total = int(conn.execute(count).scalar_one())
+            total = int(conn.execute(count).scalar() or 0)
+            exact = total <= paging.COUNT_CAP or not (query.tags or query.search)
+            page = _page_query(owner_id, position, offset, fetch, total if exact else None)
             rows = conn.execute(page).mappings().all()
             tags = _tags_for(conn, [row["id"] for row in rows])
-        return [_image(row, tags[row["id"]]) for row in rows], total
+        return [_image(row, tags[row["id"]]) for row in sorted_newest_first(rows)], total
 
     def update(self, owner_id: str, image_id: str, patch: ImagePatch) -> Image | None:
         mine = sa.and_(images.c.id == image_id, images.c.owner_id == owner_id)
@@ -198,6 +246,7 @@ class SqlImageRepo:
             if image is None or conn.execute(images.delete().where(mine)).rowcount != 1:
                 return None
             release_quota(conn, owner_id, image.size)
+            _count_images(conn, owner_id, -1)
         return image
 
     def set_placeholder(self, image_id: str, placeholder: str) -> None:

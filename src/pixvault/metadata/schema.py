@@ -79,6 +79,9 @@ users = sa.Table(
     sa.Column("quota_used", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("quota_limit", sa.BigInteger(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # How many images the user has, kept with every insert and delete of their rows (and
+    # recomputed by the repair pass), so a gallery's total needs no COUNT over all of them.
+    sa.Column("image_count", sa.BigInteger(), nullable=False, server_default="0"),
     sa.CheckConstraint("quota_used >= 0", name="quota_used_nonnegative"),
 )
 

@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 from pixvault.core import keys, signing
 from pixvault.core.errors import InsufficientStorage, NotFound, Unavailable
@@ -43,7 +42,7 @@ def _translated() -> Iterator[None]:
 class LocalBlobStore:
     def __init__(self, root: Path, secret: bytes) -> None:
         self.root = root.resolve()
-        self._secret = secret
+        self._signer = signing.Signer(secret)
 
     def _path(self, key: str) -> Path:
         # Keys are made by core.keys, so a bad one means a bug or tampering: refuse it outright
@@ -145,10 +144,7 @@ class LocalBlobStore:
         public: bool = False,
     ) -> str:
         """A path on this app; the web layer makes it absolute with the public base URL."""
-        exp = int(expires_at.timestamp())
-        sig = signing.sign(self._secret, key, exp, disposition)
-        query = urlencode({"exp": exp, "disp": disposition, "sig": sig})
-        return f"/files/{quote(key)}?{query}"
+        return self._signer.file_link(key, int(expires_at.timestamp()), disposition)
 
     def download_to(self, key: str, dest: Path) -> None:
         try:

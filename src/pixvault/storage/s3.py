@@ -7,6 +7,7 @@ arguments; this module knows nothing of the settings.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ MAX_CONCURRENCY = 4  # parts in flight per put; with 8 concurrent uploads that i
 _SIGN_STEP = 60  # links signed within the same minute are identical (browser caches reuse them)
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _UNAVAILABLE = "Blob store unavailable"
+_encoded_type = functools.lru_cache(maxsize=64)(uri_encode)
+"""``response-content-type`` encoded, for presigning: a store sees a handful of MIME types."""
 # s3transfer reads each part from the file when it is sent (memory stays near one part per
 # thread) and aborts a failed multipart upload itself. "classic": the CRT client, when
 # installed, would size its own buffers and concurrency.
@@ -126,6 +129,7 @@ class S3BlobStore:
             else None
         )
         self._presigner = QueryPresigner(region=self.region)
+        self._expiry = (0, uri_encode(formatdate(0, usegmt=True)))
         self._origin, self._base_path, self._host = bucket_url(
             self._client.meta.endpoint_url, bucket, virtual=virtual
         )
@@ -249,20 +253,32 @@ class S3BlobStore:
         # Sign as of the start of the minute (identical links, cacheable) unless that would cut
         # a 7-day link short: the link must still expire exactly at ``expires_at``.
         signed_at = min(now, max(now - now % _SIGN_STEP, exp - MAX_EXPIRES))
-        query = self._presigner.query(
+        query = self._presigner.encoded_query(
             host=self._host,
             path=self._base_path + path,
-            params={
-                "response-cache-control": "private",
-                "response-content-disposition": content_disposition(disposition, filename),
-                "response-content-type": content_type,
-                "response-expires": formatdate(exp, usegmt=True),
-            },
+            params=(
+                ("response-cache-control", "private"),
+                (
+                    "response-content-disposition",
+                    uri_encode(content_disposition(disposition, filename)),
+                ),
+                ("response-content-type", _encoded_type(content_type)),
+                ("response-expires", self._encoded_expiry(exp)),
+            ),
             credentials=self._signing_credentials(),
             signed_at=signed_at,
             expires_in=exp - signed_at,
         )
         return f"{self._origin}{self._base_path}{path}?{query}"
+
+    def _encoded_expiry(self, exp: int) -> str:
+        """``response-expires`` (an HTTP date, encoded) for ``exp``; the last one is kept, as
+        the links of one page share their expiry."""
+        last_exp, encoded = self._expiry  # one read: another thread may replace the pair
+        if last_exp != exp:
+            encoded = uri_encode(formatdate(exp, usegmt=True))
+            self._expiry = (exp, encoded)
+        return encoded
 
     def _signing_credentials(self) -> SigningCredentials:
         if self._static is not None:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from threading import Lock
 from urllib.parse import quote, urlsplit
@@ -27,15 +28,24 @@ _SAFE_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
 _DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-")
+_ENCODED = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
+"""Each UTF-8 byte as SigV4 (and ``quote``) writes it: itself if unreserved, else ``%XX``."""
+_ENCODED_PATH = tuple("/" if b == ord("/") else _ENCODED[b] for b in range(256))
+
+
 def uri_encode(value: str, *, keep_slash: bool = False) -> str:
     """SigV4's encoding: everything but ``A-Za-z0-9-_.~`` percent-encoded (``/`` kept in paths).
 
-    ``urllib.parse.quote`` leaves exactly that unreserved set alone, so it matches AWS's rules;
-    the regex check first skips it for the common already-safe value (keys, MIME types).
+    The same as ``urllib.parse.quote(value, safe="/" or "")``, which leaves exactly that
+    unreserved set alone, at about half the cost: one table lookup per UTF-8 byte, where
+    ``quote`` calls a method per byte. The regex check first skips the common already-safe
+    value (keys). A lone surrogate raises ``UnicodeEncodeError``, as with ``quote``.
     """
     if (_SAFE_PATH if keep_slash else _SAFE).fullmatch(value):
         return value
-    return quote(value, safe="/" if keep_slash else "")
+    table = _ENCODED_PATH if keep_slash else _ENCODED
+    return "".join([table[b] for b in value.encode()])
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,16 @@ class SigningCredentials:
     token: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What a day's signing scope fixes for every link signed in it."""
+
+    mac: hmac.HMAC  # keyed with kSigning; copied per link, never updated itself
+    credential: str  # X-Amz-Credential, encoded
+    token: str  # X-Amz-Security-Token, encoded ("" without one)
+    credential_scope: str  # {date}/{region}/{service}/aws4_request
+
+
 class QueryPresigner:
     """Signs GET URLs for one region; safe to share between threads."""
 
@@ -52,11 +72,13 @@ class QueryPresigner:
         self.region = region
         self.service = service
         self._scope_tail = f"/{region}/{service}/aws4_request"
-        self._scopes: dict[tuple[SigningCredentials, str], tuple[bytes, str, str]] = {}
+        self._scopes: dict[tuple[SigningCredentials, str], _Scope] = {}
         self._lock = Lock()
+        self._stamp = (0, "19700101T000000Z")
+        """The last (signed_at, X-Amz-Date): a page's links share their signing second."""
 
-    def _scope(self, credentials: SigningCredentials, date: str) -> tuple[bytes, str, str]:
-        """(kSigning, encoded X-Amz-Credential, encoded token) for a day (YYYYMMDD), cached:
+    def _scope(self, credentials: SigningCredentials, date: str) -> _Scope:
+        """The signing key and encoded credential and token for a day (YYYYMMDD), cached:
         they only change once a day or when the keys rotate."""
         found = self._scopes.get((credentials, date))
         if found is not None:
@@ -64,10 +86,11 @@ class QueryPresigner:
         k = hmac.digest(f"AWS4{credentials.secret_key}".encode(), date.encode(), "sha256")
         for part in (self.region, self.service, "aws4_request"):
             k = hmac.digest(k, part.encode(), "sha256")
-        scope = (
-            k,
+        scope = _Scope(
+            hmac.new(k, digestmod=hashlib.sha256),
             uri_encode(f"{credentials.access_key}/{date}{self._scope_tail}"),
             uri_encode(credentials.token) if credentials.token else "",
+            f"{date}{self._scope_tail}",
         )
         with self._lock:
             if len(self._scopes) > 8:  # old days and rotated keys: never grows without bound
@@ -90,28 +113,53 @@ class QueryPresigner:
         ``path`` must already be the canonical, encoded URI; ``host`` the Host header value.
         ``expires_in`` is clamped to what S3 accepts (1 s to 7 days).
         """
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(signed_at))
-        date = stamp[:8]
-        key, credential, token = self._scope(credentials, date)
-        pairs = [(uri_encode(k), uri_encode(v)) for k, v in params.items()]
-        pairs += [
+        return self.encoded_query(
+            host=host,
+            path=path,
+            params=[(uri_encode(k), uri_encode(v)) for k, v in params.items()],
+            credentials=credentials,
+            signed_at=signed_at,
+            expires_in=expires_in,
+        )
+
+    def encoded_query(
+        self,
+        *,
+        host: str,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        credentials: SigningCredentials,
+        signed_at: int,
+        expires_in: int,
+    ) -> str:
+        """``query`` for parameters already ``uri_encode``d (name, value), in URL order: a
+        caller signing many links can encode the values they share once."""
+        last_at, stamp = self._stamp  # one read: another thread may replace the pair
+        if last_at != signed_at:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(signed_at))
+            self._stamp = (signed_at, stamp)
+        scope = self._scope(credentials, stamp[:8])
+        pairs = [
+            *params,
             ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", credential),
+            ("X-Amz-Credential", scope.credential),
             ("X-Amz-Date", stamp),
             ("X-Amz-Expires", str(min(max(expires_in, 1), MAX_EXPIRES))),
             ("X-Amz-SignedHeaders", "host"),
         ]
-        if token:
-            pairs.append(("X-Amz-Security-Token", token))
+        if scope.token:
+            pairs.append(("X-Amz-Security-Token", scope.token))
         canonical_query = "&".join([f"{k}={v}" for k, v in sorted(pairs)])
         canonical_request = (
             f"GET\n{path}\n{canonical_query}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}"
         )
         string_to_sign = (
-            f"{ALGORITHM}\n{stamp}\n{date}{self._scope_tail}\n"
+            f"{ALGORITHM}\n{stamp}\n{scope.credential_scope}\n"
             f"{hashlib.sha256(canonical_request.encode()).hexdigest()}"
         )
-        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        mac = scope.mac.copy()  # the key schedule of kSigning, done once per scope
+        mac.update(string_to_sign.encode())
+        signature = mac.hexdigest()
         # The URL keeps botocore's order (operation parameters, then the X-Amz-* ones as
         # listed): the signature covers the sorted form, so byte-equal links stay comparable.
         query = "&".join([f"{k}={v}" for k, v in pairs])

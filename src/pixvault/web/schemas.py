@@ -273,6 +273,16 @@ class Pagination(Schema):
     limit: int
     total: int
     pages: int
+    next_cursor: str | None = Field(
+        default=None,
+        description="pass as `cursor` for the next page (stable while images come and go); "
+        "null on the last page",
+    )
+    total_exact: bool = Field(
+        default=True,
+        description="false when a tag or name filter matches more than 10,000 images: "
+        "`total` is then 10,000 and counting stopped there",
+    )
 
 
 class GalleryResponse(Schema):

@@ -30,6 +30,10 @@ class QuotaCheck:
     """What it should be: the sizes of the user's images plus reservations still in flight."""
     stale_reservations: int
     """Reservations older than the cut-off: uploads that died half-way."""
+    images: int = 0
+    """``image_count`` as found (the gallery's unfiltered total)."""
+    images_expected: int = 0
+    """How many image rows the user really has."""
 
 
 class RepairRepo(Protocol):

@@ -233,6 +233,9 @@ class RepairService:
             if check.used != check.expected:
                 detail = f"{user_id}: used {check.used}, expected {check.expected}"
                 report.quota_drift.add(detail, repaired=options.repair)
+            if check.images != check.images_expected:
+                detail = f"{user_id}: {check.images} images counted, {check.images_expected} found"
+                report.quota_drift.add(detail, repaired=options.repair)
             tick("users", report.users_seen)
 
     def _user_ids(self, only: str | None) -> Iterator[str]:

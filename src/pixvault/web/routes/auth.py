@@ -41,5 +41,5 @@ def logout(_: CurrentUser, token: Token, container: ContainerDep) -> MessageResp
 
 
 @router.get("/me", response_model=UserResponse, responses={401: E})
-async def me(user: CurrentUser) -> UserResponse:
-    return UserResponse(user=UserOut.of(user))
+def me(user: CurrentUser, container: ContainerDep) -> UserResponse:
+    return UserResponse(user=UserOut.of(container.auth.account(user)))

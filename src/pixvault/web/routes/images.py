@@ -86,13 +86,26 @@ def list_images(
     limit: Limit = 20,
     tags: Annotated[str | None, Query(description="comma-separated; matches any")] = None,
     search: Annotated[str, Query(max_length=MAX_SEARCH_LENGTH)] = "",
+    cursor: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="`nextCursor` of the previous page: the images after it, with the "
+            "same filters (`page` is then ignored)",
+        ),
+    ] = "",
 ) -> s.GalleryResponse:
     query = ImageQuery(page=page, limit=limit, tags=tag_filter(tags), search=search)
-    result = container.images.list(user, query)
+    result = container.images.list(user, query, cursor)
     return s.GalleryResponse(
         images=[s.gallery(item, base) for item in result.items],
         pagination=s.Pagination(
-            page=result.page, limit=result.limit, total=result.total, pages=result.pages
+            page=result.page,
+            limit=result.limit,
+            total=result.total,
+            pages=result.pages,
+            next_cursor=result.next_cursor,
+            total_exact=result.exact,
         ),
     )
 
