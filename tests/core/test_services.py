@@ -11,8 +11,15 @@ import pytest
 
 from pixvault.core import errors, keys
 from pixvault.core.auth import AuthPolicy, AuthService, token_hash
-from pixvault.core.images import ImageService, UploadLimits
-from pixvault.core.models import ImageQuery, IncomingFile, Purpose, UploadOptions, User
+from pixvault.core.images import DEFAULT_URL_TTL, VIEW_LINK_STEP, ImageService, UploadLimits
+from pixvault.core.models import (
+    ImageQuery,
+    IncomingFile,
+    Purpose,
+    SignedUrl,
+    UploadOptions,
+    User,
+)
 from pixvault.core.spool import Spool
 from pixvault.core.token_cache import TOKEN_CACHE_SECONDS
 from pixvault.metadata.engine import make_engine
@@ -173,6 +180,27 @@ def test_tokens_expire_and_revoke(world: World) -> None:
     world.clock.current += timedelta(seconds=3601)
     with pytest.raises(errors.Unauthenticated):
         world.auth.authenticate(session.token)
+
+
+def test_gallery_links_stay_the_same_within_a_step_so_browsers_reuse_them(world: World) -> None:
+    """Pages shown within one VIEW_LINK_STEP carry identical links (the browser's cache keys);
+    they live at least DEFAULT_URL_TTL and change once the step is over."""
+    u = world.user()
+    world.images.upload(u, [world.incoming(make_image("PNG", (4, 4)))], UploadOptions())
+    world.clock.current = datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC)
+
+    def link() -> SignedUrl:
+        return world.images.list(u, ImageQuery()).items[0].url
+
+    first = link()
+    assert first.expires_at == datetime(2026, 1, 1, 13, 5, tzinfo=UTC)  # 3600 s, rounded up
+    world.clock.current += timedelta(seconds=VIEW_LINK_STEP - 2)
+    assert link() == first
+    assert world.images.get(u, world.images.list(u, ImageQuery()).items[0].image.id).url == first
+    world.clock.current += timedelta(seconds=2)
+    later = link()
+    assert later.url != first.url
+    assert later.expires_at - world.clock.current >= timedelta(seconds=DEFAULT_URL_TTL)
 
 
 def test_a_token_revoked_elsewhere_works_here_for_at_most_the_cache_window(world: World) -> None:

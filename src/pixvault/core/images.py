@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pixvault.core import faults, keys, media, paging, signing
 from pixvault.core.errors import (
@@ -43,6 +43,8 @@ from pixvault.core.spool import human_size
 log = logging.getLogger(__name__)
 
 DEFAULT_URL_TTL = 3600
+VIEW_LINK_STEP = 300
+"""Seconds: links shown in galleries expire on these boundaries (see ``_view_expiry``)."""
 MAX_URL_TTL = 604_800  # 7 days: the longest an S3 SigV4 presigned URL may live
 MAX_PAGE_SIZE = 100
 SERVABLE = frozenset({ImageStatus.READY, ImageStatus.FAILED})
@@ -148,7 +150,8 @@ class ImageService:
         faults.point("upload.committed")
         if self._derived is not None:
             self._derived.schedule(rows)  # thumbnails and previews: queued, never waited for
-        return [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
+        expires_at = self._view_expiry()
+        return [self._signed(row, expires_at) for row in rows]
 
     def _strip_metadata(self, incoming: IncomingFile, info: MediaInfo) -> Prepared:
         try:
@@ -237,7 +240,8 @@ class ImageService:
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         exact = total <= paging.COUNT_CAP or not (query.tags or query.search)
-        items = [self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL) for row in rows]
+        expires_at = self._view_expiry()
+        items = [self._signed(row, expires_at) for row in rows]
         return Page(
             items=items,
             total=total if exact else paging.COUNT_CAP,
@@ -248,7 +252,7 @@ class ImageService:
         )
 
     def get(self, owner: User, image_id: str) -> SignedImage:
-        return self._signed(self._owned(owner, image_id), Purpose.VIEW, DEFAULT_URL_TTL)
+        return self._signed(self._owned(owner, image_id), self._view_expiry())
 
     def update(self, owner: User, image_id: str, patch: ImagePatch) -> SignedImage:
         if not keys.is_id(image_id):
@@ -256,7 +260,7 @@ class ImageService:
         row = self._images.update(owner.id, image_id, patch)
         if row is None:
             raise NotFound("Image not found")
-        return self._signed(row, Purpose.VIEW, DEFAULT_URL_TTL)
+        return self._signed(row, self._view_expiry())
 
     def access_log(self, owner: User, image_id: str, page: int, limit: int) -> Page[AccessEntry]:
         check_paging(page, limit)
@@ -276,7 +280,9 @@ class ImageService:
             raise NotReady("The image's stored file is missing; delete the image")
         if row.status not in SERVABLE:
             raise NotReady("Image not ready")
-        signed = self._sign(row, purpose, expires_in)
+        # Whole seconds: the expiry travels in the URL as an integer and is reported the same.
+        expires_at = (self._clock.now() + timedelta(seconds=expires_in)).replace(microsecond=0)
+        signed = self._sign(row, purpose, expires_at)
         self._images.add_access(
             AccessEntry(
                 image_id=row.id, accessed_at=self._clock.now(), purpose=purpose, ip=client_ip
@@ -284,8 +290,15 @@ class ImageService:
         )
         return signed
 
-    def _signed(self, row: Image, purpose: Purpose, ttl: int) -> SignedImage:
-        url = self._sign(row, purpose, ttl)
+    def _view_expiry(self) -> datetime:
+        """When the links of a page expire: ``DEFAULT_URL_TTL`` from now, rounded up to the
+        next ``VIEW_LINK_STEP``, so every page shown within one step carries the very same
+        links and the browser serves thumbnails it already has from its cache."""
+        at = math.ceil((self._clock.now().timestamp() + DEFAULT_URL_TTL) / VIEW_LINK_STEP)
+        return datetime.fromtimestamp(at * VIEW_LINK_STEP, UTC)
+
+    def _signed(self, row: Image, expires_at: datetime) -> SignedImage:
+        url = self._sign(row, Purpose.VIEW, expires_at)
         if self._derived is None:
             return SignedImage(image=row, url=url)
         links = self._derived.links(row, url.expires_at)
@@ -297,9 +310,7 @@ class ImageService:
             preview=links["preview"],
         )
 
-    def _sign(self, row: Image, purpose: Purpose, ttl: int) -> SignedUrl:
-        # Whole seconds: the expiry travels in the URL as an integer and is reported the same.
-        expires_at = (self._clock.now() + timedelta(seconds=ttl)).replace(microsecond=0)
+    def _sign(self, row: Image, purpose: Purpose, expires_at: datetime) -> SignedUrl:
         url = self._blobs.presign(
             row.storage_key,
             expires_at=expires_at,
