@@ -239,7 +239,7 @@ class ImageService:
         rows, total = self._images.list(owner.id, query)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        exact = total <= paging.COUNT_CAP or not (query.tags or query.search)
+        exact = paging.total_is_exact(total, filtered=bool(query.tags or query.search))
         expires_at = self._view_expiry()
         items = [self._signed(row, expires_at) for row in rows]
         return Page(

@@ -21,6 +21,12 @@ broad filter over 100,000 images would cost a scan per page. Unfiltered totals a
 _PREFIX = "i1."  # the cursor's version: a later kind (e.g. ordered by date taken) gets its own
 
 
+def total_is_exact(total: int, *, filtered: bool) -> bool:
+    """Whether a page's ``total`` is the real count: unfiltered totals always are (a counter);
+    filtered ones only up to ``COUNT_CAP`` (the repo counts at most one past it)."""
+    return not filtered or total <= COUNT_CAP
+
+
 def encode_cursor(image_id: str) -> str:
     return base64.urlsafe_b64encode((_PREFIX + image_id).encode()).decode().rstrip("=")
 

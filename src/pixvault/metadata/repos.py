@@ -134,7 +134,7 @@ def _page_query(
     return images.select().where(images.c.owner_id == owner_id, images.c.id.in_(ids))
 
 
-def sorted_newest_first(rows: Sequence[_Row]) -> list[_Row]:
+def _newest_first(rows: Sequence[_Row]) -> list[_Row]:
     """The page's rows in gallery order, whichever end the query counted from."""
     return sorted(rows, key=lambda row: str(row["id"]), reverse=True)
 
@@ -219,11 +219,11 @@ class SqlImageRepo:
         fetch = query.limit + (1 if query.peek else 0)
         with transaction(self._engine) as conn:
             total = int(conn.execute(count).scalar() or 0)
-            exact = total <= paging.COUNT_CAP or not (query.tags or query.search)
+            exact = paging.total_is_exact(total, filtered=bool(query.tags or query.search))
             page = _page_query(owner_id, position, offset, fetch, total if exact else None)
             rows = conn.execute(page).mappings().all()
             tags = _tags_for(conn, [row["id"] for row in rows])
-        return [_image(row, tags[row["id"]]) for row in sorted_newest_first(rows)], total
+        return [_image(row, tags[row["id"]]) for row in _newest_first(rows)], total
 
     def update(self, owner_id: str, image_id: str, patch: ImagePatch) -> Image | None:
         mine = sa.and_(images.c.id == image_id, images.c.owner_id == owner_id)
