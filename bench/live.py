@@ -102,7 +102,8 @@ def wrk(
 @contextmanager
 def serve(*, register: bool = True, **settings: str) -> Iterator[Live]:
     """``pixvault serve`` with ``PIXVAULT_*`` ``settings`` on top of bench defaults (no rate
-    limit worth the name, a quota no run can fill), stopped and its data deleted on exit.
+    limit worth the name, a quota no run can fill, one process), stopped and its data deleted
+    on exit.
 
     ``register=False``: the bench user already exists (a second server on a shared database)
     and is only signed in."""
@@ -115,6 +116,9 @@ def serve(*, register: bool = True, **settings: str) -> Iterator[Live]:
             "PIXVAULT_RATE_LIMIT": RATE_LIMIT,
             "PIXVAULT_DEFAULT_QUOTA": str(1024**4),
             "PIXVAULT_MAX_FILE_SIZE": str(64 * 1024 * 1024),
+            # One serving process unless the bench asks (``workers="2"``): one process
+            # against one process first, as the baselines run.
+            "PIXVAULT_WORKERS": "1",
         }
         env.update({f"PIXVAULT_{k.upper()}": v for k, v in settings.items()})
         port = str(free_port())

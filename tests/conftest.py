@@ -33,6 +33,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "secret_key": TEST_SECRET,
         "rate_limit": "100000/hour",
         "auth_rate_limit": "100000/minute",
+        # An app under TestClient is one process: in-process limits, unless a test asks.
+        "workers": 1,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -55,7 +55,12 @@ def run_checks(settings: Settings) -> list[Check]:
             return "answers"
 
         storage = settings.storage_url or f"file://{settings.blob_root}"
-        redis = redact(settings.redis_url) if settings.redis_url else "memory"
+        if settings.redis_url:
+            redis = redact(settings.redis_url)
+        elif settings.resolved_workers > 1:
+            redis = str(settings.rate_limit_file)
+        else:
+            redis = "memory"
         return [
             _run("database", redact(db_url), database),
             _run("blob store", storage, blobs),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from pixvault import __version__, repair_cli
 from pixvault.core.errors import PixvaultError
-from pixvault.settings import Settings, SettingsError, load_settings
+from pixvault.settings import MAX_WORKERS, Settings, SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +21,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply pending migrations, then serve the API and UI")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.set_defaults(func=lambda settings, args: _serve(settings, args.host, args.port))
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=None,
+        help="processes serving requests (default: PIXVAULT_WORKERS, else one per core)",
+    )
+    serve.set_defaults(
+        func=lambda settings, args: _serve(settings, args.host, args.port, args.workers)
+    )
 
     users = sub.add_parser("users", help="manage accounts").add_subparsers(
         dest="users_command", required=True
@@ -60,6 +68,16 @@ def _byte_count(text: str) -> int:
     return value
 
 
+def _worker_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {text!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"--workers must be 1 to {MAX_WORKERS}: {text}")
+    return value
+
+
 def _migrate(settings: Settings) -> None:
     from pixvault.container import build_container
 
@@ -76,28 +94,14 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
+def _serve(settings: Settings, host: str, port: int, workers: int | None) -> int:
+    from pixvault.web.server import run
 
-    from pixvault.container import build_container
-    from pixvault.web.app import create_app
-    from pixvault.web.server import http_protocol
-
-    # One container: it migrates, then serves (the app's lifespan closes it).
-    container = build_container(settings)
-    container.migrate()
-    app = create_app(settings, container)  # its middleware times out stalled bodies
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback and
-    # let any local client pick its own rate-limit key. We honour PIXVAULT_TRUSTED_PROXIES only.
-    # http=: h11 plus a header read timeout, which uvicorn itself does not have.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        http=http_protocol(settings.header_timeout),
-        proxy_headers=False,
-        server_header=False,
-    )
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
+    # Migrate once, here, before any worker starts; each worker then builds its own container.
+    _migrate(settings)
+    run(settings, host=host, port=port)
     return 0
 
 

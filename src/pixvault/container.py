@@ -128,6 +128,9 @@ class Container:
         """Raise ``Unavailable`` unless the shared limiter's Redis answers; say where limits
         are kept."""
         if not self.settings.redis_url:
+            if self.settings.resolved_workers > 1:
+                self.api_limiter.test("1/second", "check-config")  # the file answers
+                return f"shared by this host's {self.settings.resolved_workers} workers (SQLite)"
             return "in-process (single API process only)"
         from pixvault.ratelimit.ping import ping_redis  # the redis extra, checked at build
 
@@ -147,6 +150,10 @@ class Container:
         self.processor.close()
         self.spool.close()
         self.database.close()
+        for limiter in {id(x): x for x in (self.api_limiter, self.auth_limiter)}.values():
+            close = getattr(limiter, "close", None)
+            if callable(close):
+                close()
 
 
 def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
@@ -160,7 +167,10 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     database = SqlDatabase(engine)
     blobs = STORES[urlsplit(settings.storage_url or "").scheme](settings, secret)
     api_limiter, auth_limiter = build_limiters(
-        settings.redis_url, key_prefix=settings.redis_key_prefix
+        settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        # Several serving processes without Redis: one count per client for all of them.
+        host_file=settings.rate_limit_file if settings.resolved_workers > 1 else None,
     )
     # Pillow in worker processes, started on first use (a test app that renders nothing
     # starts none).

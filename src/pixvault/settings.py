@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 PREFIX = "PIXVAULT_"
+MAX_WORKERS = 64
+"""More serving processes than this is a typo, not a deployment."""
 MIN_SECRET_BYTES = 32
 """An HMAC key shorter than this can be guessed or brute-forced; refuse to start with one."""
 
@@ -66,6 +68,10 @@ class Settings(BaseSettings):
     max_files_per_upload: int = Field(default=20, ge=1, le=1000)
     max_pixels: int = Field(default=50_000_000, ge=1)
     max_concurrent_uploads: int = Field(default=8, ge=1, le=1000)
+    workers: Annotated[int | None, BeforeValidator(_unset_if_empty)] = Field(
+        default=None, ge=1, le=MAX_WORKERS
+    )
+    threads: int = Field(default=8, ge=1, le=1000)
     derivative_workers: Annotated[int | None, BeforeValidator(_unset_if_empty)] = Field(
         default=None, ge=1, le=256
     )
@@ -162,9 +168,20 @@ class Settings(BaseSettings):
         return (self.data_dir / "blobs").resolve()
 
     @property
+    def resolved_workers(self) -> int:
+        """Processes serving requests: one per core unless set."""
+        return self.workers or os.cpu_count() or 1
+
+    @property
     def resolved_derivative_workers(self) -> int:
-        """Image worker processes: one per core unless set."""
-        return self.derivative_workers or os.cpu_count() or 1
+        """Image worker processes per serving process: the cores shared among the serving
+        processes unless set, so ``--workers N`` does not start N renderers per core."""
+        return self.derivative_workers or max(1, (os.cpu_count() or 1) // self.resolved_workers)
+
+    @property
+    def rate_limit_file(self) -> Path:
+        """Where several serving processes without Redis keep their shared rate limits."""
+        return (self.data_dir / "ratelimit.sqlite3").resolve()
 
     @property
     def spool_dir(self) -> Path:

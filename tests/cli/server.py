@@ -25,7 +25,8 @@ def free_port() -> int:
 def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The caller's environment without PIXVAULT_* (so a developer's settings cannot leak in)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXVAULT_")}
-    env.update({"PIXVAULT_DATA_DIR": str(data_dir), **extra})
+    # One serving process unless a test asks for more: fewer processes to start and stop.
+    env.update({"PIXVAULT_DATA_DIR": str(data_dir), "PIXVAULT_WORKERS": "1", **extra})
     return env
 
 
@@ -82,6 +83,18 @@ def serve_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subproc
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+PASSWORD = "correct horse battery"
+
+
+def sign_up(base: str, email: str) -> dict[str, str]:
+    """Register ``email`` on a live server and sign in: the Authorization header to send."""
+    r = httpx.post(f"{base}/api/auth/register", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    r = httpx.post(f"{base}/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
 
 
 def race_uploads(bases: Sequence[str], headers: dict[str, str], quota: int) -> None:

@@ -26,6 +26,13 @@ def test_embedded_stack_is_all_ok(tmp_path: Path) -> None:
     assert lines[2] == "ok   rate limits  memory: in-process (single API process only)"
 
 
+def test_several_workers_share_limits_in_a_file(tmp_path: Path) -> None:
+    done = _check(tmp_path, PIXVAULT_WORKERS="3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    limits_file = (tmp_path / "data" / "ratelimit.sqlite3").resolve()
+    assert f"ok   rate limits  {limits_file}: shared by this host's 3 workers" in done.stdout
+
+
 def test_unmigrated_database_says_what_to_run(tmp_path: Path) -> None:
     done = _check(tmp_path)
     assert done.returncode == 0

@@ -11,10 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli.server import clean_env, race_uploads, serve
+from tests.cli.server import clean_env, race_uploads, serve, sign_up
 from tests.imagegen import make_image
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -45,17 +43,9 @@ def pair(
         yield bases[0], bases[1]
 
 
-def _login(base: str, email: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/auth/register", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    r = httpx.post(f"{base}/api/auth/login", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
-
-
 def test_image_moves_between_processes(pair: tuple[str, str]) -> None:
     a, b = pair
-    h = _login(a, "both@example.com")  # registered on A, token used on B
+    h = sign_up(a, "both@example.com")  # registered on A, token used on B
     data = make_image("PNG", (30, 20))
     up = httpx.post(f"{a}/api/images/upload", headers=h, files=[("files", ("x.png", data))])
     assert up.status_code == 200, up.text
@@ -72,13 +62,13 @@ def test_image_moves_between_processes(pair: tuple[str, str]) -> None:
 
 def test_parallel_uploads_through_both_never_exceed_quota(pair: tuple[str, str]) -> None:
     a, b = pair
-    h = _login(a, "race@example.com")
+    h = sign_up(a, "race@example.com")
     race_uploads([a, b], h, quota=60_000)
 
 
 def test_rate_limit_is_shared(pair: tuple[str, str]) -> None:
     a, b = pair
-    h = _login(a, "limited@example.com")
+    h = sign_up(a, "limited@example.com")
     codes = [httpx.get(f"{(a, b)[i % 2]}/api/auth/me", headers=h).status_code for i in range(41)]
     # 40/minute for this user across both processes, not 40 each
     assert codes[:40] == [200] * 40

@@ -1,22 +1,30 @@
-"""One contract for every RateLimiter: in-process memory, Redis, and Redis behind the wrappers
-that the app really uses (they must not change the answers while Redis is up)."""
+"""One contract for every RateLimiter: in-process memory, a SQLite file shared by a host's
+processes, Redis, and Redis behind the wrappers that the app really uses (they must not change
+the answers while Redis is up)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pixvault.core.ports import RateLimiter
 from pixvault.ratelimit.limiter import LimitsRateLimiter
 from pixvault.ratelimit.resilient import build_limiters
+from pixvault.ratelimit.sqlite import SqliteRateLimiter
 
 
-@pytest.fixture(params=["memory", "redis", "redis-api", "redis-auth"])
-def limiter(request: pytest.FixtureRequest) -> Iterator[RateLimiter]:
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-api", "redis-auth"])
+def limiter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RateLimiter]:
     if request.param == "memory":
         yield LimitsRateLimiter()
+        return
+    if request.param == "sqlite":
+        on_host = SqliteRateLimiter(tmp_path / "limits.sqlite3")
+        yield on_host
+        on_host.close()
         return
     url: str = request.getfixturevalue("redis_url")
     prefix: str = request.getfixturevalue("redis_prefix")

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from pixvault.core.ports import RateDecision, RateLimiter
@@ -258,13 +259,20 @@ def build_limiters(
     key_prefix: str = "pixvault",
     timeout: float = DEFAULT_TIMEOUT,
     open_for: float = DEFAULT_OPEN_FOR,
+    host_file: Path | None = None,
 ) -> tuple[RateLimiter, RateLimiter]:
-    """``(api_limiter, auth_limiter)``: in-process without ``redis_url``, else shared via Redis.
+    """``(api_limiter, auth_limiter)``: shared via Redis with ``redis_url``; else shared by this
+    host's processes through the SQLite file ``host_file``; else in-process memory.
 
     Both Redis wrappers sit on one limiter and one breaker, so an outage is detected once and
-    skipped by both.
+    skipped by both. The SQLite file is local and never down, so it needs no wrapper.
     """
     if not redis_url:
+        if host_file is not None:
+            from pixvault.ratelimit.sqlite import SqliteRateLimiter
+
+            on_host = SqliteRateLimiter(host_file)
+            return on_host, on_host
         return LimitsRateLimiter(), LimitsRateLimiter()
     shared = CircuitBreaker(
         LimitsRateLimiter(redis_url, key_prefix=key_prefix, timeout=timeout), open_for=open_for

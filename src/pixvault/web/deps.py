@@ -19,6 +19,9 @@ from pixvault.web.clientip import client_ip
 
 USER_STATE = "pixvault_user"
 UPLOAD_LIMITER = "upload_limiter"
+RENDER_LIMITER = "render_limiter"
+RENDER_WAITS = 64
+"""Derivative requests that may wait for a render at once, apart from the shared pool."""
 
 
 async def get_container(request: Request) -> Container:
@@ -80,3 +83,14 @@ async def get_upload_limiter(request: Request) -> CapacityLimiter:
 
 
 UploadLimiter = Annotated[CapacityLimiter, Depends(get_upload_limiter)]
+
+
+async def get_render_limiter(request: Request) -> CapacityLimiter:
+    """The threads derivative requests use, apart from the shared pool (``PIXVAULT_THREADS``):
+    a request whose thumbnail is still being made waits for a worker process, sometimes for
+    seconds, and a handful of those must not leave no thread for the gallery's queries."""
+    limiter: CapacityLimiter = getattr(request.app.state, RENDER_LIMITER)
+    return limiter
+
+
+RenderLimiter = Annotated[CapacityLimiter, Depends(get_render_limiter)]

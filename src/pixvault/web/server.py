@@ -15,7 +15,10 @@ import asyncio
 import logging
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from pixvault.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +65,49 @@ def http_protocol(header_timeout: float) -> type[HeaderTimeoutProtocol]:
     return type(
         "HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": header_timeout}
     )
+
+
+class PixvaultConfig(uvicorn.Config):
+    """uvicorn's configuration, carrying pixvault's ``Settings`` into each worker process.
+
+    With ``--workers N`` uvicorn pickles the config into N spawned processes and each loads the
+    app from it. Neither a built app nor a class made by :func:`http_protocol` can be pickled,
+    so :meth:`load` builds both in the process that serves: its own container (connections,
+    render pool, limiters), wired from the same settings.
+    """
+
+    def __init__(self, settings: Settings, *, host: str, port: int) -> None:
+        self.settings = settings
+        # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback and
+        # let any local client pick its own rate-limit key; PIXVAULT_TRUSTED_PROXIES decides.
+        super().__init__(
+            "pixvault.web.app:create_app",  # replaced by load(); kept picklable until then
+            host=host,
+            port=port,
+            workers=settings.resolved_workers,
+            proxy_headers=False,
+            server_header=False,
+        )
+
+    def load(self) -> None:
+        if not self.loaded:
+            from pixvault.container import build_container
+            from pixvault.web.app import create_app
+
+            # The app's lifespan closes the container.
+            self.app = create_app(self.settings, build_container(self.settings))
+            self.http = http_protocol(self.settings.header_timeout)
+        super().load()
+
+
+def run(settings: Settings, *, host: str, port: int) -> None:
+    """Serve until stopped: in this process, or in ``settings.resolved_workers`` processes
+    sharing one listening socket (uvicorn's supervisor restarts any that dies)."""
+    config = PixvaultConfig(settings, host=host, port=port)
+    server = uvicorn.Server(config)
+    if config.workers <= 1:
+        server.run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

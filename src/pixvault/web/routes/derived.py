@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from pixvault.core.errors import BadSignature
 from pixvault.core.pipeline.service import Served
 from pixvault.core.pipeline.specs import VARIANT_WIDTHS
-from pixvault.web.deps import ContainerDep, CurrentUser
+from pixvault.web.deps import ContainerDep, CurrentUser, RenderLimiter
 from pixvault.web.download import BLOB_HEADERS, one_value_each, serve_file
 from pixvault.web.schemas import ErrorResponse
 
@@ -43,6 +43,7 @@ async def derived_link(
     request: Request,
     key: str,
     container: ContainerDep,
+    renders: RenderLimiter,
     exp: Annotated[str, Query()] = "",
     sig: Annotated[str, Query()] = "",
 ) -> Response:
@@ -50,7 +51,9 @@ async def derived_link(
     first fetch if it does not exist yet; an image that cannot be decoded gets a neutral one."""
     if not one_value_each(request, "exp", "sig"):
         raise BadSignature()
-    served = await run_in_threadpool(container.derivatives.open_link, f"derived/{key}", exp, sig)
+    served = await to_thread.run_sync(
+        container.derivatives.open_link, f"derived/{key}", exp, sig, limiter=renders
+    )
     return await _answer(request, served)
 
 
@@ -85,6 +88,7 @@ async def variant(
     image_id: str,
     user: CurrentUser,
     container: ContainerDep,
+    renders: RenderLimiter,
     # The document lists the widths (the core refuses any other with a 400), so a client or a
     # fuzzer reading it can ask for a variant that exists.
     w: Annotated[
@@ -101,7 +105,7 @@ async def variant(
     accept: Annotated[str, Header()] = "",
 ) -> Response:
     """The image ``w`` pixels wide (never enlarged), made on first request and stored."""
-    served = await run_in_threadpool(
-        container.derivatives.variant, user, image_id, w, format, accept
+    served = await to_thread.run_sync(
+        container.derivatives.variant, user, image_id, w, format, accept, limiter=renders
     )
     return await _answer(request, served, vary_accept=format is None)
