@@ -17,6 +17,10 @@ page 5,000 and the last page (one row when they coincide: 100,000 / 20 = 5,000),
 this server's real page-1 answer from memory. ``wrk -t2 -c32 --latency``, ``WRK_SECONDS`` a
 run, every row (and the baseline) once per round in turns, ``ROUNDS`` rounds after a short
 warm-up of each; medians. Everything stays on 127.0.0.1.
+
+``query ms``: the row's ``SqlImageRepo.list`` call alone (count, page, tags; what the database
+costs without HTTP), in this process on the same database, median of ``QUERY_RUNS`` after the
+wrk runs; with ``search=img``, a term in every name, for the broadest search.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ WRK_SECONDS = 3.0
 WARMUP_SECONDS = 1.0
 ROUNDS = 3
 """Two databases x 7 targets x (3 x 3 s + 1 s) plus populating: about 3 minutes."""
+QUERY_RUNS = 30
+BROAD = "img"
+"""A term in all 100,000 names (timed as a query only: the count stops at its cap)."""
 FEW = 200
 """Fewer requests than this in a run: its p99 is little more than its slowest request."""
 PATH = bare_app.PATH
@@ -94,6 +101,9 @@ class Target:
     """Compared with page 1 (p50 over page 1's p50)."""
     samples: list[Sample] = field(default_factory=list)
     error: str = ""
+    params: dict[str, str | int] | None = None
+    """The gallery parameters, to time the repo query alone (None: not a pixvault row)."""
+    query_ms: float | None = None
 
     def median(self, attr: str) -> float:
         values: list[float] = [getattr(s, attr) for s in self.samples]
@@ -301,7 +311,7 @@ def plan(server: live.Live, ids: list[str], bare: str) -> tuple[list[Target], li
 
     middle = pages // 2
     targets = [Target("bare FastAPI, same JSON", bare + PATH + f"?limit={LIMIT}")]
-    targets.append(Target("page 1", url()))
+    targets.append(Target("page 1", url(), params={}))
     deep_pages = [(f"page {middle:,} (middle)", middle)]
     if pages == DEEP_PAGE:
         deep_pages.append((f"page {DEEP_PAGE:,} (= last page)", DEEP_PAGE))
@@ -312,19 +322,19 @@ def plan(server: live.Live, ids: list[str], bare: str) -> tuple[list[Target], li
         answer = _get(client, page=page)
         _check(answer, ids, (page - 1) * LIMIT, name)
         middle_answer = middle_answer or answer
-        targets.append(Target(name, url(page=page), deep=True))
+        targets.append(Target(name, url(page=page), deep=True, params={"page": page}))
 
     tagged = _get(client, tags=TAG)
     if len(tagged["images"]) != LIMIT or any(TAG not in i["tags"] for i in tagged["images"]):
         raise live.Skipped(f"tags={TAG} did not answer {LIMIT} images tagged {TAG}")
     notes.append(f"tags={TAG}: total {tagged['pagination']['total']:,} in the answer")
-    targets.append(Target(f"tags={TAG}", url(tags=TAG)))
+    targets.append(Target(f"tags={TAG}", url(tags=TAG), params={"tags": TAG}))
     found = _get(client, search=SEARCH)
     names = [i["originalName"] for i in found["images"]]
     if len(names) != min(LIMIT, SEARCH_HITS) or any(SEARCH not in n.lower() for n in names):
         raise live.Skipped(f"search={SEARCH} answered {names[:3]}...")
     notes.append(f"search={SEARCH}: total {found['pagination']['total']:,} ({SEARCH_HITS} names)")
-    targets.append(Target(f"search={SEARCH}", url(search=SEARCH)))
+    targets.append(Target(f"search={SEARCH}", url(search=SEARCH), params={"search": SEARCH}))
 
     cursor = _next_cursor(middle_answer)
     label = f"cursor after page {middle:,}"
@@ -337,7 +347,9 @@ def plan(server: live.Live, ids: list[str], bare: str) -> tuple[list[Target], li
         else:
             try:  # a cursor that pages wrongly is a finding, not a reason to drop the table
                 _check(got.json(), ids, middle * LIMIT, label)
-                targets.append(Target(label, url(cursor=cursor), deep=True))
+                targets.append(
+                    Target(label, url(cursor=cursor), deep=True, params={"cursor": cursor})
+                )
             except live.Skipped as exc:
                 notes.append(f"{label}: n/a ({exc})")
     return targets, notes
@@ -359,6 +371,45 @@ def measure(targets: list[Target], token: str) -> None:
                 target.samples.append(wrk(target.url, token, WRK_SECONDS))
             except live.Skipped as exc:
                 target.error = str(exc)
+
+
+def time_queries(database_url: str, email: str, targets: list[Target]) -> None:
+    """Each pixvault row's repo call alone (plus ``search=BROAD``), as the service makes it."""
+    import sqlalchemy as sa
+
+    from pixvault.core import paging
+    from pixvault.core.models import ImageQuery
+    from pixvault.metadata.engine import make_engine
+    from pixvault.metadata.repos import SqlDatabase
+    from pixvault.metadata.schema import users
+
+    broad = Target(f"search={BROAD} (query only)", "", params={"search": BROAD})
+    targets.append(broad)
+    database = SqlDatabase(make_engine(database_url))
+    try:
+        with database.engine.connect() as conn:
+            owner = conn.execute(sa.select(users.c.id).where(users.c.email == email)).scalar_one()
+        for target in targets:
+            if target.params is None:
+                continue
+            given = target.params
+            cursor = str(given.get("cursor", ""))
+            query = ImageQuery(
+                page=int(given.get("page", 1)),
+                limit=LIMIT,
+                tags=(str(given["tags"]),) if "tags" in given else (),
+                search=str(given.get("search", "")),
+                after_id=paging.decode_cursor(cursor) if cursor else None,
+                peek=True,
+            )
+            times = []
+            for _ in range(QUERY_RUNS):
+                start = time.perf_counter()
+                database.image_repo.list(owner, query)
+                times.append((time.perf_counter() - start) * 1000)
+            target.query_ms = statistics.median(times)
+    finally:
+        database.close()
 
 
 def run_database(kind: str) -> Result:
@@ -393,6 +444,7 @@ def run_database(kind: str) -> Result:
         notes.append(f"page-1 JSON: {len(first.content):,} bytes (the baseline's body)")
         load = os.getloadavg()[0]
         measure(targets, server.token)
+        time_queries(database_url, live.ACCOUNT["email"], targets)
         notes.append(f"load average {load:.1f} on {os.cpu_count()} cores as the runs started")
     notes.append(f"this database took {time.monotonic() - started:.0f} s in all")
     title = "SQLite" if kind == "sqlite" else "PostgreSQL"
@@ -402,10 +454,15 @@ def run_database(kind: str) -> Result:
 def table(result: Result) -> list[str]:
     lines = [
         f"== {result.title} ==",
-        f"{'row':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7} {'p50/p1':>7}",
+        f"{'row':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7} {'p50/p1':>7}"
+        f" {'query ms':>8}",
     ]
     bare, first = result.targets[0], result.targets[1]
     for target in result.targets:
+        query = f"{target.query_ms:8.2f}" if target.query_ms is not None else f"{'-':>8}"
+        if not target.url and target.query_ms is not None:  # timed as a query only
+            lines.append(f"{target.name:32} {'':>8} {'':>8} {'':>8} {'':>7} {'':>7} {query}")
+            continue
         if not target.samples:
             lines.append(f"{target.name:32} failed: {target.error}")
             continue
@@ -418,7 +475,7 @@ def table(result: Result) -> list[str]:
             versus = f"{target.median('p50') / first.median('p50'):7.2f}"
         lines.append(
             f"{target.name:32} {rate:8.1f} {target.median('p50'):8.2f} "
-            f"{target.median('p99'):8.2f} {ratio} {versus}"
+            f"{target.median('p99'):8.2f} {ratio} {versus} {query}"
         )
         if target.error:
             lines.append(f"  ({target.name}: a later run failed: {target.error})")
@@ -434,7 +491,7 @@ def main() -> None:
         f"gallery: GET {PATH}?limit={LIMIT} as a user with {IMAGES:,} images; wrk -t{THREADS} "
         f"-c{CONNECTIONS} --latency, {WRK_SECONDS:g} s a run, {ROUNDS} rounds in turns after "
         f"a {WARMUP_SECONDS:g} s warm-up, medians; x bare = req/s over the bare FastAPI "
-        "baseline's; p50/p1 = p50 over page 1's p50",
+        "baseline's; p50/p1 = p50 over page 1's p50; query ms = the repo call alone",
         flush=True,
     )
     try:

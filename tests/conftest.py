@@ -93,7 +93,7 @@ class Api:
         assert self.container.derivatives.wait_idle(timeout=60)
         uid = self.user_id(headers)
         repo = self.container.database
-        _, rows = repo.image_repo.list(uid, ImageQuery(page=1, limit=1))
+        rows = repo.image_repo.list(uid, ImageQuery(page=1, limit=1)).total
         user = repo.user_repo.get(uid)
         assert user is not None
         spool = sorted(p.name for p in self.settings.spool_dir.iterdir())

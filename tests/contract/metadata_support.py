@@ -142,5 +142,5 @@ def page_ids(
     tags: tuple[str, ...] = (),
     search: str = "",
 ) -> tuple[list[str], int]:
-    items, total = repos.images.list(owner.id, ImageQuery(page, limit, tags, search))
+    items, total, _ = repos.images.list(owner.id, ImageQuery(page, limit, tags, search))
     return ids(items), total

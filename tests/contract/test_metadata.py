@@ -243,8 +243,8 @@ def test_add_many_stores_all_or_nothing(repos: Repos) -> None:
     with pytest.raises(Conflict):
         repos.images.add_many([fresh, clash])
     assert repos.images.get(owner.id, fresh.id) is None
-    assert repos.images.list(owner.id, ImageQuery()) == ([existing], 1)
-    assert repos.images.list(owner.id, ImageQuery(tags=("a", "b"))) == ([], 0)
+    assert repos.images.list(owner.id, ImageQuery()) == ([existing], 1, True)
+    assert repos.images.list(owner.id, ImageQuery(tags=("a", "b"))) == ([], 0, True)
     with pytest.raises(Conflict):  # an owner that does not exist
         repos.images.add_many([make_image(make_user_record())])
 
@@ -291,18 +291,18 @@ def test_keyset_pages_stay_put_while_images_come_and_go(repos: Repos) -> None:
     repos.images.add_many([make_image(other)])
     newest_first = ids(batch)[::-1]
 
-    first, total = repos.images.list(owner.id, ImageQuery(limit=3, peek=True))
+    first, total, _ = repos.images.list(owner.id, ImageQuery(limit=3, peek=True))
     assert ids(first) == newest_first[:4] and total == 7  # one more row: another page follows
     repos.images.add_many([make_image(owner, "new.png")])  # newer than everything
     assert repos.images.delete_and_refund(owner.id, newest_first[0]) is not None
     after = newest_first[2]
-    second, total = repos.images.list(owner.id, ImageQuery(limit=3, after_id=after, page=9))
+    second, total, _ = repos.images.list(owner.id, ImageQuery(limit=3, after_id=after, page=9))
     assert ids(second) == newest_first[3:6] and total == 7  # page is ignored; 7 - 1 + 1
-    last, _ = repos.images.list(owner.id, ImageQuery(limit=3, after_id=newest_first[5]))
+    last, _, _ = repos.images.list(owner.id, ImageQuery(limit=3, after_id=newest_first[5]))
     assert ids(last) == newest_first[6:]
     # Another user's id as a cursor only positions within the caller's own images.
     theirs = repos.images.list(other.id, ImageQuery())[0][0].id
-    mine, _ = repos.images.list(owner.id, ImageQuery(after_id=theirs))
+    mine, _, _ = repos.images.list(owner.id, ImageQuery(after_id=theirs))
     assert ids(mine) == newest_first[1:]
 
 
@@ -327,10 +327,13 @@ def test_filtered_totals_stop_counting_past_the_cap(
     monkeypatch.setattr(paging, "COUNT_CAP", 4)
     owner = make_user(repos)
     repos.images.add_many([make_image(owner, f"cat {i}.png", tags=("cat",)) for i in range(7)])
-    assert repos.images.list(owner.id, ImageQuery(search="cat"))[1] == 5  # cap + 1: "more"
-    assert repos.images.list(owner.id, ImageQuery(tags=("cat",)))[1] == 5
-    assert repos.images.list(owner.id, ImageQuery(search="cat 3"))[1] == 1
-    assert repos.images.list(owner.id, ImageQuery())[1] == 7  # the counter is exact
+    assert repos.images.list(owner.id, ImageQuery(search="cat"))[1:] == (5, False)  # "more"
+    repos.images.add_many([make_image(owner, f"dog {i}.png", tags=("dog",)) for i in range(2)])
+    assert repos.images.list(owner.id, ImageQuery(tags=("cat", "dog")))[1:] == (5, False)
+    # One tag alone: a counter, exact at any size.
+    assert repos.images.list(owner.id, ImageQuery(tags=("cat",)))[1:] == (7, True)
+    assert repos.images.list(owner.id, ImageQuery(search="cat 3"))[1:] == (1, True)
+    assert repos.images.list(owner.id, ImageQuery())[1:] == (9, True)  # the counter is exact
 
 
 def test_tag_filter_matches_any_tag_once(repos: Repos) -> None:
@@ -344,7 +347,7 @@ def test_tag_filter_matches_any_tag_once(repos: Repos) -> None:
     assert page_ids(repos, owner, tags=("cat", "dog")) == ([cat.id, both.id], 2)
     assert page_ids(repos, owner, tags=("bird", "fish")) == ([bird.id], 1)
     assert page_ids(repos, owner, tags=("fish",)) == ([], 0)
-    items, _ = repos.images.list(owner.id, ImageQuery(tags=("dog",)))
+    items, _, _ = repos.images.list(owner.id, ImageQuery(tags=("dog",)))
     assert items[0].tags == ("cat", "dog")  # all tags of a match, sorted
 
 
@@ -370,7 +373,7 @@ def test_search_is_a_literal_case_insensitive_substring(
     owner = make_user(repos)
     names = ["100%.png", "axb.png", "a_b.png", "back\\slash.png", "dot.*star.png", "Straße.png"]
     repos.images.add_many([make_image(owner, name) for name in names])
-    items, total = repos.images.list(owner.id, ImageQuery(search=term))
+    items, total, _ = repos.images.list(owner.id, ImageQuery(search=term))
     assert [image.original_name for image in items] == expected
     assert total == len(expected)
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from pixvault.metadata.migrate import (
 )
 from pixvault.metadata.repos import SqlDatabase
 from pixvault.metadata.schema import metadata
+from tests.services.postgres import scratch_database
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 TABLES = {
@@ -38,6 +40,16 @@ TABLES = {
     "access_log",
     "quota_reservations",
     "leases",
+    "tag_counts",
+}
+SQLITE_SEARCH_TABLES = {
+    "image_names",
+    "image_names_fts",
+    # FTS5's shadow tables (external content: no _content table).
+    "image_names_fts_config",
+    "image_names_fts_data",
+    "image_names_fts_docsize",
+    "image_names_fts_idx",
 }
 SQLITE_PATH = Path("missing") / "dir" / "pixvault.db"  # under tmp_path: parents get created
 
@@ -65,7 +77,8 @@ def test_upgrade_builds_the_schema_on_an_empty_database(empty_url: str, tmp_path
     if url.startswith("sqlite"):
         assert (tmp_path / SQLITE_PATH).is_file()
     assert current_revision(url) == head_revision()
-    assert _tables(url) == TABLES | {"alembic_version"}
+    search = SQLITE_SEARCH_TABLES if url.startswith("sqlite") else set()
+    assert _tables(url) == TABLES | search | {"alembic_version"}
 
 
 def test_upgrade_is_idempotent_and_keeps_data(empty_url: str) -> None:
@@ -129,6 +142,61 @@ def test_models_match_the_migration_head(empty_url: str) -> None:
     """Autogenerate, with the hooks env.py uses, finds nothing to do on this backend."""
     upgrade(empty_url)
     assert schema_drift(empty_url) == []
+
+
+def _raw_objects(url: str) -> dict[str, str]:
+    """Triggers, functions and the FTS tables (what autogenerate cannot compare) by name, with
+    their definitions as the database reports them."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql(
+                    "SELECT type || ' ' || name, sql FROM sqlite_master "
+                    "WHERE type = 'trigger' OR name LIKE 'image_names%'"
+                )
+            else:
+                rows = conn.exec_driver_sql(
+                    "SELECT 'trigger ' || tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                    "WHERE NOT tgisinternal UNION ALL "
+                    "SELECT 'function ' || proname, pg_get_functiondef(p.oid) FROM pg_proc p "
+                    "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' "
+                    "AND starts_with(proname, 'pixvault')"
+                )
+            return {str(name): str(sql) for name, sql in rows}
+    finally:
+        engine.dispose()
+
+
+def test_create_all_and_the_migrations_make_the_same_triggers_and_fts_tables(
+    empty_url: str, request: pytest.FixtureRequest
+) -> None:
+    """What ``create_all`` makes from ``schema.py``'s raw DDL equals what migration 0006
+    made: triggers, functions, the name table and its FTS5 index, on each backend."""
+    upgrade(empty_url)
+    migrated = _raw_objects(empty_url)
+    with ExitStack() as stack:
+        if empty_url.startswith("sqlite"):
+            created_url = empty_url.replace(".db", "-created.db")
+        else:
+            admin = request.getfixturevalue("pg_admin_url")
+            created_url = stack.enter_context(scratch_database(admin, migrate=False))
+        engine = make_engine(created_url)
+        try:
+            if engine.dialect.name == "postgresql":  # made by migration 0002, not the models
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            metadata.create_all(engine)
+        finally:
+            engine.dispose()
+        created = _raw_objects(created_url)
+    expected = {"trigger image_tags_count_insert", "trigger image_tags_count_delete"}
+    if empty_url.startswith("sqlite"):
+        expected |= {"trigger images_name_insert", "table image_names_fts", "table image_names"}
+    else:
+        expected |= {"function pixvault_count_tags"}
+    assert expected <= set(migrated)
+    assert created == migrated
 
 
 def test_drift_check_sees_a_missing_index(empty_url: str) -> None:

@@ -54,7 +54,7 @@ def _state(api: Api, user_id: str) -> tuple[frozenset[str], int, int, list[str]]
     """``Api.state`` without a request: the caller's API budget is spent."""
     assert api.container.derivatives.wait_idle(timeout=60)
     db = api.container.database
-    _, rows = db.image_repo.list(user_id, ImageQuery(page=1, limit=1))
+    rows = db.image_repo.list(user_id, ImageQuery(page=1, limit=1)).total
     user = db.user_repo.get(user_id)
     assert user is not None
     spool = sorted(p.name for p in api.settings.spool_dir.iterdir())

@@ -4,6 +4,7 @@ found, and with ``repair`` fixed, without touching uploads still in flight."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from PIL import Image
 from pixvault.container import build_container
 from pixvault.core import keys
 from pixvault.core.repair.service import Options, Report
-from pixvault.metadata.schema import users
+from pixvault.metadata.schema import tag_counts, users
 from tests.conftest import Api
 
 NOW = timedelta(0)
@@ -273,3 +274,49 @@ def test_the_scheduled_pass_runs_in_one_process_at_a_time(api_factory: Any, tmp_
     finally:
         other.close()
     assert api_factory(repair_interval=None).container.repair_schedule is None
+
+
+def gallery_total(api: Api, h: dict[str, str], query: str) -> int:
+    answer = api.client.get(f"/api/images/user?{query}", headers=h).json()
+    total: int = answer["pagination"]["total"]
+    return total
+
+
+def test_a_wrong_tag_count_is_reported_and_recomputed(api: Api) -> None:
+    """A one-tag filter's total is a counter too; drift in it is found and fixed."""
+    h = api.signup()
+    for name in ("a.jpg", "b.jpg"):
+        r = api.upload(h, (name, jpeg()), tags=json.dumps(["sea"]))
+        assert r.status_code == 200, r.text
+    with api.container.database.engine.begin() as conn:
+        conn.execute(tag_counts.update().values(image_count=5))
+    assert gallery_total(api, h, "tags=sea") == 5
+    report = fsck(api)
+    assert report.quota_drift.found == 1 and report.quota_drift.repaired == 0
+    assert fsck(api, repair=True).quota_drift.repaired == 1
+    assert fsck(api).problems_left == 0
+    assert gallery_total(api, h, "tags=sea") == 2
+
+
+def test_a_name_index_out_of_step_is_found_and_rebuilt(local_api: Api) -> None:
+    """SQLite's name search index (FTS5) is kept by triggers; if it loses an entry (a hand
+    edit, a bug), that image cannot be found by name until the repair rebuilds the index."""
+    api = local_api
+    h = api.signup()
+    upload(api, h, "Lighthouse.jpg")
+    upload(api, h, "harbour.jpg")
+    assert gallery_total(api, h, "search=lighthouse") == 1
+    with api.container.database.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO image_names_fts (image_names_fts, rowid, name) "
+            "SELECT 'delete', seq, name FROM image_names WHERE name = 'lighthouse.jpg'"
+        )
+        conn.exec_driver_sql("DELETE FROM image_names WHERE name = 'harbour.jpg'")
+    assert gallery_total(api, h, "search=lighthouse") == 0
+    assert gallery_total(api, h, "search=harbour") == 0
+    report = fsck(api)
+    assert report.search_index.found == 1 and report.problems_left == 1
+    assert fsck(api, repair=True).search_index.repaired == 1
+    assert fsck(api).problems_left == 0
+    assert gallery_total(api, h, "search=lighthouse") == 1
+    assert gallery_total(api, h, "search=harbour") == 1

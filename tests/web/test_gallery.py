@@ -221,3 +221,26 @@ def test_access_log_records_presign_calls(api: Api) -> None:
     assert log["pagination"]["total"] == 3
     assert log["entries"][0]["ip"] == "127.0.0.1"
     assert log["entries"][0]["accessedAt"].endswith("Z")
+
+
+def test_totals_past_the_count_cap(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broad search says "at least the cap" (``totalExact`` false); one tag has a counter,
+    so its total stays exact at any size."""
+    from pixvault.core import paging
+
+    monkeypatch.setattr(paging, "COUNT_CAP", 4)
+    h = api.signup()
+    _seed(api, h, [(f"cat{i}.png", ["cat"]) for i in range(6)])
+
+    def pagination(query: str) -> dict[str, object]:
+        r = api.client.get(f"/api/images/user?limit=2&{query}", headers=h)
+        assert r.status_code == 200, r.text
+        found: dict[str, object] = r.json()["pagination"]
+        return found
+
+    searched = pagination("search=cat")
+    assert (searched["total"], searched["totalExact"]) == (4, False)
+    tagged = pagination("tags=cat")
+    assert (tagged["total"], tagged["pages"], tagged["totalExact"]) == (6, 3, True)
+    everything = pagination("")
+    assert (everything["total"], everything["totalExact"]) == (6, True)

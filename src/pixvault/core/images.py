@@ -236,10 +236,9 @@ class ImageService:
             after_id=paging.decode_cursor(cursor) if cursor else None,
             peek=True,
         )
-        rows, total = self._images.list(owner.id, query)
+        rows, total, exact = self._images.list(owner.id, query)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        exact = paging.total_is_exact(total, filtered=bool(query.tags or query.search))
         expires_at = self._view_expiry()
         items = [self._signed(row, expires_at) for row in rows]
         return Page(

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pixvault.core.models import (
     AccessEntry,
@@ -21,7 +21,16 @@ from pixvault.core.models import (
 )
 from pixvault.core.pipeline.specs import RenderResult, RenderSpec
 
-ImagePage = tuple[list[Image], int]
+
+class ImagePage(NamedTuple):
+    """One gallery page from the repo: its images, the total that match, and whether that
+    total is the real count (a capped count of a broad filter is not)."""
+
+    images: list[Image]
+    total: int
+    exact: bool
+
+
 AccessPage = tuple[list[AccessEntry], int]
 
 
@@ -161,8 +170,9 @@ class ImageRepo(Protocol):
         substring of the original name (``%`` and ``_`` match only themselves).
         ``query.after_id``: only images older than that one (keyset paging; ``page`` is then
         ignored). ``query.peek``: up to ``limit + 1`` rows. Totals of filtered queries are
-        counted up to ``paging.COUNT_CAP + 1`` only; the unfiltered total is exact and cheap
-        (a per-user counter kept in the same transactions as the rows)."""
+        counted up to ``paging.COUNT_CAP + 1`` only, unless kept as counters: the unfiltered
+        total and a single tag's are exact and cheap (counters kept in the same transactions
+        as the rows), so a total past the cap may be exact or a lower bound."""
         ...
 
     def update(self, owner_id: str, image_id: str, patch: ImagePatch) -> Image | None: ...

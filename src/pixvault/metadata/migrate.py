@@ -23,7 +23,7 @@ from sqlalchemy import Index
 from sqlalchemy.engine import Connection
 
 from pixvault.metadata.engine import MAINTENANCE, WRITE_OPTION, make_engine, translate_errors
-from pixvault.metadata.schema import exists_on, metadata
+from pixvault.metadata.schema import SEARCH_TABLES, exists_on, metadata
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -38,11 +38,15 @@ IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
 
 
 def include_object(dialect: str) -> IncludeObject:
-    """Alembic hook: leave out model indexes that do not exist on ``dialect``."""
+    """Alembic hook: leave out model indexes that do not exist on ``dialect``, and SQLite's
+    name index (raw DDL, not in the models: ``schema.SEARCH_DDL``; compared by the tests)."""
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         if type_ == "index" and not reflected and isinstance(obj, Index):
             return exists_on(obj, dialect)
+        if type_ == "table" and reflected and name is not None:
+            # The FTS5 table's shadow tables are named after it (image_names_fts_data, ...).
+            return not name.startswith(SEARCH_TABLES)
         return True
 
     return include

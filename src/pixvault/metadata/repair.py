@@ -9,12 +9,20 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from pixvault.core.models import ImageStatus
 from pixvault.core.repair.ports import QuotaCheck, RepairRepo, RowRef
+from pixvault.metadata import search
 from pixvault.metadata.engine import transaction
-from pixvault.metadata.schema import images, leases, quota_reservations, users
+from pixvault.metadata.schema import (
+    image_tags,
+    images,
+    leases,
+    quota_reservations,
+    tag_counts,
+    users,
+)
 
 _SERVED = (str(ImageStatus.READY), str(ImageStatus.FAILED), str(ImageStatus.PENDING))
 
@@ -104,6 +112,7 @@ class SqlRepairRepo:
             ).one()
             used, counted, rows, stored, in_flight, stale = (int(v or 0) for v in found)
             expected = stored + in_flight
+            tags_wrong = _check_tag_counts(conn, user_id, repair=repair)
             if repair:
                 if counted != rows:
                     conn.execute(users.update().where(mine).values(image_count=rows))
@@ -114,7 +123,13 @@ class SqlRepairRepo:
                 )
                 if expected != used:
                     conn.execute(users.update().where(mine).values(quota_used=expected))
-        return QuotaCheck(user_id, used, expected, stale, counted, rows)
+        return QuotaCheck(user_id, used, expected, stale, counted, rows, tags_wrong)
+
+    def check_search_index(self, *, repair: bool) -> int:
+        if self._engine.dialect.name != "sqlite":
+            return 0  # PostgreSQL's trigram index is an index: it cannot drift
+        with transaction(self._engine, write=repair) as conn:
+            return search.check_sqlite_index(conn, repair=repair)
 
     def take_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
         c = leases.c
@@ -138,6 +153,33 @@ class SqlRepairRepo:
     def drop_lease(self, name: str, holder: str) -> None:
         with transaction(self._engine, write=True) as conn:
             conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
+
+
+def _check_tag_counts(conn: Connection, user_id: str, *, repair: bool) -> int:
+    """How many of the user's per-tag counters disagree with their tagged rows; with
+    ``repair``, set them to the truth (in the caller's transaction, under the user's lock)."""
+    truth: dict[str, int] = dict(
+        conn.execute(
+            sa.select(image_tags.c.tag, sa.func.count())
+            .where(image_tags.c.owner_id == user_id)
+            .group_by(image_tags.c.tag)
+        ).all()
+    )
+    mine = tag_counts.c.owner_id == user_id
+    kept: dict[str, int] = dict(
+        conn.execute(sa.select(tag_counts.c.tag, tag_counts.c.image_count).where(mine)).all()
+    )
+    wrong = {tag for tag in truth.keys() | kept.keys() if truth.get(tag) != kept.get(tag)}
+    if repair and wrong:
+        conn.execute(tag_counts.delete().where(mine, tag_counts.c.tag.in_(wrong)))
+        rows = [
+            {"owner_id": user_id, "tag": tag, "image_count": truth[tag]}
+            for tag in wrong
+            if tag in truth
+        ]
+        if rows:
+            conn.execute(tag_counts.insert(), rows)
+    return len(wrong)
 
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from pixvault.core.models import (
     ImageStatus,
     Purpose,
 )
-from pixvault.core.ports import ImagePatch, ImageRepo, TokenRepo, UserRepo
-from pixvault.metadata import rules, schema
+from pixvault.core.ports import ImagePage, ImagePatch, ImageRepo, TokenRepo, UserRepo
+from pixvault.metadata import rules, schema, search
 from pixvault.metadata.accounts import SqlTokenRepo, SqlUserRepo, release_quota
 from pixvault.metadata.engine import transaction
 from pixvault.metadata.repair import SqlRepairRepo
@@ -34,7 +34,6 @@ from pixvault.metadata.schema import access_log, image_tags, images, users
 
 _Row = RowMapping
 # Aliases, because inside the repo class ``list`` names the method, not the builtin.
-_ImagePage = tuple[list[Image], int]
 _AccessPage = tuple[list[AccessEntry], int]
 
 
@@ -111,6 +110,7 @@ def _load(conn: Connection, where: sa.ColumnElement[bool]) -> Image | None:
 
 def _page_query(
     owner_id: str,
+    key: sa.ColumnElement[str],
     where: Sequence[sa.ColumnElement[bool]],
     offset: int,
     fetch: int,
@@ -123,14 +123,15 @@ def _page_query(
     the older half is counted from the other end (oldest first), so the last page of a big
     library costs what the first one does. ``total``: the exact number of matches, or None
     when it is not known (a filter's count stopped at its cap): then the offset is walked.
+    ``key``: the image-id column ``where`` picks ids by (``images.id``, or a tag index's).
     """
-    ordered = images.c.id.desc()
+    ordered = key.desc()
     if total is not None and total // 2 < offset < total:
         # Newest-first positions [offset, offset + fetch) are oldest-first positions
         # [total - offset - fetch, total - offset), clipped at 0.
         start = max(total - offset - fetch, 0)
-        ordered, fetch, offset = images.c.id.asc(), total - offset - start, start
-    ids = sa.select(images.c.id).where(*where).order_by(ordered).limit(fetch).offset(offset)
+        ordered, fetch, offset = key.asc(), total - offset - start, start
+    ids = sa.select(key).where(*where).order_by(ordered).limit(fetch).offset(offset)
     return images.select().where(images.c.owner_id == owner_id, images.c.id.in_(ids))
 
 
@@ -195,35 +196,26 @@ class SqlImageRepo:
         with transaction(self._engine) as conn:
             return _load(conn, images.c.storage_key == storage_key)
 
-    def list(self, owner_id: str, query: ImageQuery) -> _ImagePage:
+    def list(self, owner_id: str, query: ImageQuery) -> ImagePage:
         offset = rules.check_page(query.page, query.limit)
-        where: list[sa.ColumnElement[bool]] = [images.c.owner_id == owner_id]
-        if query.tags:
-            tagged = sa.select(image_tags.c.image_id).where(
-                image_tags.c.owner_id == owner_id, image_tags.c.tag.in_(set(query.tags))
-            )
-            where.append(images.c.id.in_(tagged))
-        if query.search:
-            pattern = rules.like_pattern(rules.search_key(query.search))
-            where.append(images.c.search_name.like(pattern, escape="\\"))
-        if query.tags or query.search:
-            # Count at most one past the cap: a broad filter must not cost a scan per page.
-            matches = sa.select(images.c.id).where(*where).limit(paging.COUNT_CAP + 1)
-            count = sa.select(sa.func.count()).select_from(matches.subquery())
-        else:
-            count = sa.select(users.c.image_count).where(users.c.id == owner_id)
-        position = [*where]
-        if query.after_id is not None:
-            position.append(images.c.id < query.after_id)
-            offset = 0
+        filters = search.Filter(self._engine.dialect.name, owner_id, query.tags, query.search)
+        # A counter where one is kept, else a count that stops past the cap (see search).
+        count, counted = filters.total_query()
         fetch = query.limit + (1 if query.peek else 0)
         with transaction(self._engine) as conn:
             total = int(conn.execute(count).scalar() or 0)
-            exact = paging.total_is_exact(total, filtered=bool(query.tags or query.search))
-            page = _page_query(owner_id, position, offset, fetch, total if exact else None)
+            filtered = bool(query.tags or query.search)
+            exact = counted or paging.total_is_exact(total, filtered=filtered)
+            position = filters.where(total)
+            if query.after_id is not None:
+                position.append(filters.key < query.after_id)
+                offset = 0
+            known = total if exact else None
+            page = _page_query(owner_id, filters.key, position, offset, fetch, known)
             rows = conn.execute(page).mappings().all()
             tags = _tags_for(conn, [row["id"] for row in rows])
-        return [_image(row, tags[row["id"]]) for row in _newest_first(rows)], total
+        found = [_image(row, tags[row["id"]]) for row in _newest_first(rows)]
+        return ImagePage(found, total, exact)
 
     def update(self, owner_id: str, image_id: str, patch: ImagePatch) -> Image | None:
         mine = sa.and_(images.c.id == image_id, images.c.owner_id == owner_id)

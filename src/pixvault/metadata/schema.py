@@ -138,7 +138,7 @@ images = sa.Table(
     # both ways, so a DESC copy would only cost writes); counting is an index-only scan.
     sa.Index("ix_images_owner_id_id", "owner_id", "id"),
     # Name search is ``search_name LIKE '%term%'``: no B-tree helps an infix match, trigrams
-    # do (terms of 3+ characters). SQLite has no equivalent and scans the owner's rows.
+    # do (terms of 3+ characters). On SQLite the trigrams are an FTS5 table (SEARCH_DDL below).
     only_on(
         "postgresql",
         sa.Index(
@@ -163,6 +163,23 @@ image_tags = sa.Table(
     sa.Column("owner_id", sa.String(36), nullable=False),
     sa.Column("tag", sa.String(50), primary_key=True),
     sa.Index("ix_image_tags_owner_id_tag_image_id", "owner_id", "tag", "image_id"),
+)
+
+tag_counts = sa.Table(
+    "tag_counts",
+    metadata,
+    # How many of a user's images carry a tag, kept by triggers on image_tags (TAG_COUNT_DDL)
+    # in the transaction that adds or removes the tag, and checked by the repair pass: a
+    # one-tag filter's total is one row, not a count of up to 10,001 index entries. Rows at 0
+    # are deleted, so a missing row means 0.
+    sa.Column(
+        "owner_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Column("image_count", sa.BigInteger(), nullable=False),
 )
 
 access_log = sa.Table(
@@ -216,3 +233,95 @@ leases = sa.Table(
     sa.Column("holder", sa.String(64), nullable=False),
     sa.Column("expires_at", UtcDateTime(), nullable=False),
 )
+
+
+# --- objects SQLAlchemy cannot declare: SQLite's name index, and the tag-count triggers -------
+# Created by ``create_all`` through the listeners below and by migration 0006 (a frozen copy of
+# these statements; tests/metadata/test_migrations.py compares the two). Alembic's autogenerate
+# does not see them: ``migrate.include_object`` hides the SQLite-only tables from it.
+
+SEARCH_TABLES = ("image_names", "image_names_fts")
+"""SQLite only: the name table and its FTS5 index (plus shadow tables ``image_names_fts_*``)."""
+
+SEARCH_DDL = (
+    # One row per image; ``seq`` is a real INTEGER PRIMARY KEY, so VACUUM cannot renumber the
+    # rowids the FTS index refers to (the implicit rowid of ``images`` could be renumbered).
+    "CREATE TABLE image_names (\n"
+    "    seq INTEGER PRIMARY KEY,\n"
+    "    image_id VARCHAR(36) NOT NULL UNIQUE REFERENCES images (id) ON DELETE CASCADE,\n"
+    "    owner_id VARCHAR(36) NOT NULL,\n"
+    "    name VARCHAR(1024) NOT NULL\n"
+    ")",
+    # Trigrams of the (already case-folded) search name: any substring of 3+ characters is a
+    # phrase query. case_sensitive 1: the text is folded by ``rules.search_key`` already.
+    "CREATE VIRTUAL TABLE image_names_fts USING fts5(name, content='image_names', "
+    "content_rowid='seq', tokenize='trigram case_sensitive 1')",
+    "CREATE TRIGGER images_name_insert AFTER INSERT ON images BEGIN "
+    "INSERT INTO image_names (image_id, owner_id, name) "
+    "VALUES (new.id, new.owner_id, new.search_name); END",
+    "CREATE TRIGGER images_name_update AFTER UPDATE OF search_name, owner_id ON images BEGIN "
+    "UPDATE image_names SET name = new.search_name, owner_id = new.owner_id "
+    "WHERE image_id = new.id; END",
+    # Deleting an image deletes its image_names row (ON DELETE CASCADE), which fires this.
+    "CREATE TRIGGER image_names_fts_delete AFTER DELETE ON image_names BEGIN "
+    "INSERT INTO image_names_fts (image_names_fts, rowid, name) "
+    "VALUES ('delete', old.seq, old.name); END",
+    "CREATE TRIGGER image_names_fts_insert AFTER INSERT ON image_names BEGIN "
+    "INSERT INTO image_names_fts (rowid, name) VALUES (new.seq, new.name); END",
+    "CREATE TRIGGER image_names_fts_update AFTER UPDATE ON image_names BEGIN "
+    "INSERT INTO image_names_fts (image_names_fts, rowid, name) "
+    "VALUES ('delete', old.seq, old.name); "
+    "INSERT INTO image_names_fts (rowid, name) VALUES (new.seq, new.name); END",
+)
+"""SQLite only. Note: a batch migration that copies ``images`` drops its triggers with it."""
+
+SQLITE_TAG_COUNT_DDL = (
+    "CREATE TRIGGER image_tags_count_insert AFTER INSERT ON image_tags BEGIN "
+    "INSERT INTO tag_counts (owner_id, tag, image_count) VALUES (new.owner_id, new.tag, 1) "
+    "ON CONFLICT (owner_id, tag) DO UPDATE SET image_count = image_count + 1; END",
+    "CREATE TRIGGER image_tags_count_delete AFTER DELETE ON image_tags BEGIN "
+    "UPDATE tag_counts SET image_count = image_count - 1 "
+    "WHERE owner_id = old.owner_id AND tag = old.tag; "
+    "DELETE FROM tag_counts "
+    "WHERE owner_id = old.owner_id AND tag = old.tag AND image_count <= 0; END",
+)
+
+POSTGRESQL_TAG_COUNT_DDL = (
+    # Statement-level, over the transition tables: an upload of 5,000 tagged rows is one
+    # grouped upsert, not 5,000. ON CONFLICT stays correct when a concurrent delete removes
+    # the row (PostgreSQL retries the insert).
+    "CREATE FUNCTION pixvault_count_tags() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "    IF TG_OP = 'INSERT' THEN\n"
+    "        INSERT INTO tag_counts (owner_id, tag, image_count)\n"
+    "        SELECT owner_id, tag, count(*) FROM added GROUP BY owner_id, tag\n"
+    "        ON CONFLICT (owner_id, tag)\n"
+    "        DO UPDATE SET image_count = tag_counts.image_count + excluded.image_count;\n"
+    "    ELSE\n"
+    "        UPDATE tag_counts SET image_count = tag_counts.image_count - gone.n\n"
+    "        FROM (SELECT owner_id, tag, count(*) AS n FROM removed GROUP BY owner_id, tag)"
+    " AS gone\n"
+    "        WHERE tag_counts.owner_id = gone.owner_id AND tag_counts.tag = gone.tag;\n"
+    "        DELETE FROM tag_counts WHERE image_count <= 0\n"
+    "        AND (owner_id, tag) IN (SELECT owner_id, tag FROM removed);\n"
+    "    END IF;\n"
+    "    RETURN NULL;\n"
+    "END\n"
+    "$$",
+    "CREATE TRIGGER image_tags_count_insert AFTER INSERT ON image_tags "
+    "REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pixvault_count_tags()",
+    "CREATE TRIGGER image_tags_count_delete AFTER DELETE ON image_tags "
+    "REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION pixvault_count_tags()",
+)
+
+
+def _create_after_tables(dialect: str, statements: tuple[str, ...]) -> None:
+    """Run ``statements`` after ``create_all`` made every table (triggers name several)."""
+    for statement in statements:
+        ddl = sa.DDL(statement)  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it bare
+        sa.event.listen(metadata, "after_create", ddl.execute_if(dialect=dialect))
+
+
+_create_after_tables("sqlite", SEARCH_DDL)
+_create_after_tables("sqlite", SQLITE_TAG_COUNT_DDL)
+_create_after_tables("postgresql", POSTGRESQL_TAG_COUNT_DDL)

@@ -34,6 +34,8 @@ class QuotaCheck:
     """``image_count`` as found (the gallery's unfiltered total)."""
     images_expected: int = 0
     """How many image rows the user really has."""
+    tags_wrong: int = 0
+    """Per-tag image counts (a one-tag filter's total) that disagree with the tagged rows."""
 
 
 class RepairRepo(Protocol):
@@ -58,6 +60,11 @@ class RepairRepo(Protocol):
         """Compare ``quota_used`` with the truth in one transaction that locks the user's row
         (so an upload cannot slip in between); with ``repair``, drop the reservations older
         than ``cutoff`` and set ``quota_used`` to the expected value, in that transaction."""
+        ...
+
+    def check_search_index(self, *, repair: bool) -> int:
+        """How many images the name-search index has out of step (0 where the database needs
+        no index of its own); with ``repair``, rebuild it."""
         ...
 
     def take_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:

@@ -72,6 +72,7 @@ class Report:
         default_factory=lambda: Finding("ready images without derivatives")
     )
     quota_drift: Finding = field(default_factory=lambda: Finding("users with quota drift"))
+    search_index: Finding = field(default_factory=lambda: Finding("name search index out of step"))
     stale_reservations: Finding = field(
         default_factory=lambda: Finding("uploads that died half-way (reservations)")
     )
@@ -142,6 +143,9 @@ class RepairService:
         self._orphans(options, cutoff, report, tick)
         self._rows(options, report, tick)
         self._quotas(options, cutoff, report, tick)
+        # The index is rebuilt whole (a second or so per 100,000 images), so once per pass.
+        if wrong := self._repo.check_search_index(repair=options.repair):
+            report.search_index.add(f"{wrong} images", repaired=options.repair)
         return report
 
     # --- bytes without a row ------------------------------------------------------------------
@@ -235,6 +239,9 @@ class RepairService:
                 report.quota_drift.add(detail, repaired=options.repair)
             if check.images != check.images_expected:
                 detail = f"{user_id}: {check.images} images counted, {check.images_expected} found"
+                report.quota_drift.add(detail, repaired=options.repair)
+            if check.tags_wrong:
+                detail = f"{user_id}: {check.tags_wrong} tag counts wrong"
                 report.quota_drift.add(detail, repaired=options.repair)
             tick("users", report.users_seen)
 
