@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from pixvault import __version__, repair_cli
+from pixvault import __version__, logs, repair_cli
 from pixvault.core.errors import PixvaultError
 from pixvault.settings import MAX_WORKERS, Settings, SettingsError, load_settings
 
@@ -140,7 +139,7 @@ def _check_config(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure()
     # Every leaf command sets ``func``: a parser branch without one is an error, never a
     # fall-through into some other command (once, that was a migration).
     func: Command = args.func

@@ -101,3 +101,12 @@ def test_workers_must_be_a_sane_count(tmp_path: Path) -> None:
     result = run_cli("check-config", env=clean_env(tmp_path / "data", PIXVAULT_WORKERS="0"))
     assert result.returncode == 2
     assert "PIXVAULT_WORKERS" in result.stderr
+
+
+def test_workers_log_like_the_cli(
+    two_workers: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """A spawned worker sets up logging itself: pixvault's INFO lines reach the log, in the
+    CLI's format (here: the second worker finding the first using the upload spool)."""
+    log = (tmp_path / "server.log").read_text()
+    assert "INFO pixvault.core.spool_sweep: another process uses" in log

@@ -91,9 +91,11 @@ class PixvaultConfig(uvicorn.Config):
 
     def load(self) -> None:
         if not self.loaded:
+            from pixvault import logs
             from pixvault.container import build_container
             from pixvault.web.app import create_app
 
+            logs.configure()  # a spawned worker starts with logging unconfigured
             # The app's lifespan closes the container.
             self.app = create_app(self.settings, build_container(self.settings))
             self.http = http_protocol(self.settings.header_timeout)
