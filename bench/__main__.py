@@ -9,9 +9,10 @@ Rows:
 - presigning 100 S3 URLs with pixvault's SigV4 signer vs botocore's presigner.
 
 Then `bench.pipeline` prints the image pipeline table, and `bench.upload` the upload
-throughput through a live server with background derivatives on and off, and `bench.gallery`
-the gallery listing of 100,000 images on SQLite and PostgreSQL against a bare FastAPI app (see
-bench/README.md).
+throughput through a live server with background derivatives on and off, `bench.upload_compare`
+uploads/s against thumbor's upload endpoint and the hash + fsync floor, `bench.memory` the
+server's peak memory under big uploads, and `bench.gallery` the gallery listing of 100,000
+images on SQLite and PostgreSQL against a bare FastAPI app (see bench/README.md).
 
 `python -m bench.pg_plan` prints the PostgreSQL query plans of the gallery queries.
 """
@@ -165,6 +166,13 @@ def main() -> None:
 
     print()
     upload_bench.main()  # upload throughput with background derivatives on vs off
+
+    from bench import memory, upload_compare
+
+    print()
+    upload_compare.main()  # uploads/s vs thumbor's upload endpoint and the fsync floor
+    print()
+    memory.main()  # the server's peak RSS under a 50 MB upload and 32 concurrent 10 MB ones
 
     from bench import gallery
 

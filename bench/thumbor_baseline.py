@@ -9,7 +9,10 @@ timed over one keep-alive HTTP connection, so its figures include a loopback HTT
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -101,8 +104,11 @@ class Thumbor:
 
 
 @contextmanager
-def running(root: Path) -> Iterator[Thumbor]:
-    """thumbor serving the files in ``root`` (its file loader) on a free loopback port."""
+def running(root: Path, *, extra_config: str = "", processes: int = 1) -> Iterator[Thumbor]:
+    """thumbor serving the files in ``root`` (its file loader) on a free loopback port.
+
+    ``extra_config`` is appended to thumbor.conf (e.g. the upload endpoint's settings);
+    ``processes`` is thumbor's ``--processes`` (forked workers sharing the port)."""
     exe = ensure_installed()
     version = subprocess.run(
         [str(VENV / "bin" / "python"), "-c", "import thumbor; print(thumbor.__version__)"],
@@ -117,14 +123,20 @@ def running(root: Path) -> Iterator[Thumbor]:
         f"FILE_LOADER_ROOT_PATH = {str(root)!r}\n"
         "STORAGE = 'thumbor.storages.no_storage'\n"
         "RESULT_STORAGE = None\n"
-        "MAX_AGE = 0\n"
+        "MAX_AGE = 0\n" + extra_config
     )
     port = _free_port()
     log = (root / "thumbor.log").open("wb")
     proc = subprocess.Popen(
-        [str(exe), "-i", "127.0.0.1", "-p", str(port), "-c", str(conf), "-l", "error"],
+        [
+            *(str(exe), "-i", "127.0.0.1", "-p", str(port), "-c", str(conf), "-l", "error"),
+            *(("--processes", str(processes)) if processes != 1 else ()),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Its own process group: with --processes the workers are forked children that
+        # outlive a parent stopped alone.
+        start_new_session=True,
     )
     server: Thumbor | None = None
     try:
@@ -149,10 +161,16 @@ def running(root: Path) -> Iterator[Thumbor]:
     finally:
         if server is not None:
             server.close()
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop_group(proc)
         log.close()
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to thumbor's process group (it and its forked workers), SIGKILL after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # workers still there after the parent left
+    proc.wait()

@@ -51,7 +51,7 @@ def camera_jpeg(path: Path) -> int:
 
 def _run(photo: Path, script: Path, background: bool) -> tuple[float, int]:
     """(uploads/s, renders finished by the end) on a fresh server."""
-    with live.serve(background_derivatives=str(background).lower()) as server:
+    with live.serve(background_derivatives=str(background).lower(), workers="1") as server:
         env = {"PIXVAULT_BENCH_FILE": str(photo), "PIXVAULT_BENCH_TOKEN": server.token}
         url = f"{server.base}/api/images/upload"
         live.wrk(url, connections=2, seconds=1, script=script, env=env)  # warm-up

@@ -3,18 +3,22 @@ everything else stay, and broken metadata is a clean ``UnsupportedType`` or left
 
 from __future__ import annotations
 
+import hashlib
 import io
+import mmap
 import random
 import struct
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
 
 from pixvault.core.errors import UnsupportedType
-from pixvault.core.models import PhotoMetadata
-from pixvault.core.privacy import StripMode, exif, rewrite, tiff
+from pixvault.core.models import IncomingFile, PhotoMetadata
+from pixvault.core.privacy import StripMode, exif, prepare, rewrite, tiff
+from pixvault.core.spool import Spool
 from tests.imagegen import AVIF_SUPPORTED, make_image
 from tests.metagen import (
     FORMATS,
@@ -282,3 +286,59 @@ def test_random_damage_to_metadata_is_refused_or_handled_never_a_crash(fmt: str)
             except Exception:  # damaged past what Pillow reads: no position is readable either
                 continue
             assert position == {}
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_a_read_only_mmap_is_rewritten_like_bytes(fmt: str, tmp_path: Path) -> None:
+    """``prepare`` hands the rewriters the spool file mapped, not read into memory: a 50 MB
+    upload must not cost 50 MB of heap (issue 10)."""
+    xmp = None if fmt == "PNG" else XMP_WITH_GPS
+    sent = photo(fmt, exif=exif_bytes(), xmp=xmp)
+    path = tmp_path / "sent"
+    path.write_bytes(sent)
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        pieces, edits = rewrite(mapped, fmt, StripMode.GPS)
+        assert pieces is not None
+        joined = b"".join(bytes(p) for p in pieces)
+        del pieces  # the views must go before the map can close
+    assert joined == strip(sent, fmt)
+    assert edits.exif is not None
+
+
+def test_a_same_length_strip_patches_the_spool_in_place(tmp_path: Path) -> None:
+    """Cutting the GPS IFD keeps the EXIF block's length, so with ``in_place`` (the upload
+    service) the received spool file is edited where it lies and becomes the stored file: its
+    bytes are written to disk once (issue 10). The upload checksums stay those of what was
+    received. Without ``in_place`` the received file is never touched (tests/fuzz/checks.py)."""
+    sent = photo("JPEG", exif=exif_bytes())
+    received = _spooled(tmp_path, sent)
+    prepared = prepare(received, "JPEG", StripMode.GPS, in_place=True)
+    assert prepared.stripped
+    assert prepared.stored.path == received.path
+    assert list(tmp_path.iterdir()) == [received.path]
+    kept = received.path.read_bytes()
+    assert kept == strip(sent, "JPEG")
+    assert prepared.stored.size == len(kept) == len(sent)
+    assert prepared.stored.md5 == hashlib.md5(kept).hexdigest()
+    assert prepared.stored.sha256 == hashlib.sha256(kept).hexdigest()
+    assert prepared.received.sha256 == hashlib.sha256(sent).hexdigest()
+    assert gps_of(kept) == {}
+    prepared.discard()  # the received file is its spooler's to delete
+    assert received.path.exists()
+
+
+def test_a_strip_that_changes_the_length_writes_a_new_spool(tmp_path: Path) -> None:
+    sent = photo("JPEG", exif=exif_bytes(), xmp=XMP_WITH_GPS)  # the XMP segment goes whole
+    received = _spooled(tmp_path, sent)
+    prepared = prepare(received, "JPEG", StripMode.GPS, in_place=True)
+    assert prepared.stored.path != received.path
+    assert received.path.read_bytes() == sent
+    assert prepared.stored.path.read_bytes() == strip(sent, "JPEG")
+    prepared.discard()
+    assert list(tmp_path.iterdir()) == [received.path]
+
+
+def _spooled(folder: Path, data: bytes) -> IncomingFile:
+    spool = Spool(folder, "photo.jpg", len(data))
+    spool.write(data)
+    return spool.finish()

@@ -113,3 +113,16 @@ def test_write_after_finish_or_discard_is_an_error(tmp_path: Path) -> None:
 )
 def test_human_size(n: int, text: str) -> None:
     assert human_size(n) == text
+
+
+def test_a_buffer_reused_by_the_caller_after_feed_is_stored_as_fed(tmp_path: Path) -> None:
+    """Read-only chunks are kept by reference until the flush (no copy on the event loop);
+    a writable one is copied, so a caller reusing its buffer cannot change what is stored."""
+    spool = Spool(tmp_path, "a", 100)
+    buffer = bytearray(b"abc")
+    spool.feed(buffer)
+    spool.feed(memoryview(b"xdefx")[1:4])
+    buffer[:] = b"zzz"
+    incoming = spool.finish()
+    assert incoming.path.read_bytes() == b"abcdef"
+    assert incoming.md5 == hashlib.md5(b"abcdef").hexdigest()

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from pixvault.core.keys import new_id
-from pixvault.metadata.engine import SERVING, make_engine
+from pixvault.metadata.engine import SERVING, make_engine, transaction
 from pixvault.metadata.migrate import (
     alembic_config,
     current_revision,
@@ -250,3 +250,22 @@ def test_head_downgrades_to_0001_and_back(empty_url: str) -> None:
     upgrade(empty_url)
     assert current_revision(empty_url) == head_revision()
     assert schema_drift(empty_url) == []
+
+
+def test_a_lazy_write_skips_only_its_own_sync(tmp_path: Path) -> None:
+    """An upload's reservation commits without syncing the WAL (the rows' commit that follows
+    syncs it, issue 10); every other write, before and after on the same pooled connection,
+    is FULL."""
+    url = f"sqlite:///{tmp_path / SQLITE_PATH}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+
+        def level(lazy: bool, write: bool = True) -> object:
+            with transaction(engine, write=write, lazy_commit=lazy) as conn:
+                return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+
+        assert [level(False), level(True), level(False)] == [2, 1, 2]
+        assert [level(True), level(False, write=False)] == [1, 2]
+    finally:
+        engine.dispose()

@@ -11,7 +11,12 @@ from sqlalchemy import event, exc
 from pixvault.core.errors import Conflict, Unavailable
 from pixvault.core.keys import new_id
 from pixvault.metadata.accounts import EMAIL_UNIQUE, _constraint
-from pixvault.metadata.engine import POSTGRES_CONNECT_TIMEOUT, database_url, make_engine
+from pixvault.metadata.engine import (
+    POSTGRES_CONNECT_TIMEOUT,
+    database_url,
+    make_engine,
+    transaction,
+)
 from pixvault.metadata.repos import SqlDatabase
 from pixvault.metadata.schema import metadata, users
 from tests.contract.metadata_support import NOW, run_threads
@@ -179,3 +184,18 @@ def test_parallel_sign_ups_of_one_email_make_one_account(postgres_url: str, pg_c
     finally:
         db.close()
     assert sorted(results) == ["Email already registered"] * 7 + ["created"]
+
+
+def test_a_lazy_write_turns_off_only_its_own_synchronous_commit(postgres_url: str) -> None:
+    """The reservation's commit does not wait for the WAL flush (issue 10); ``SET LOCAL`` ends
+    with the transaction, so the next one on the same pooled connection waits again."""
+    engine = make_engine(postgres_url)
+    try:
+
+        def level(lazy: bool) -> object:
+            with transaction(engine, write=True, lazy_commit=lazy) as conn:
+                return conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+        assert [level(False), level(True), level(False)] == ["on", "off", "on"]
+    finally:
+        engine.dispose()

@@ -35,7 +35,7 @@ def test_hashing_runs_in_worker_threads_in_big_blocks(
     real_flush = Spool.flush
 
     def spy(self: Spool) -> None:
-        flushes.append((threading.get_ident(), len(self._pending)))
+        flushes.append((threading.get_ident(), self._pending_size))
         real_flush(self)
 
     monkeypatch.setattr(Spool, "flush", spy)

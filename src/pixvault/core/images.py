@@ -155,7 +155,9 @@ class ImageService:
 
     def _strip_metadata(self, incoming: IncomingFile, info: MediaInfo) -> Prepared:
         try:
-            return prepare(incoming, info.format, self._strip)
+            # In place: the spooled upload is ours and read by nobody after this, so a strip
+            # that keeps every length costs no second copy of the bytes.
+            return prepare(incoming, info.format, self._strip, in_place=True)
         except UnsupportedType as exc:
             name = display_name(incoming.original_name)
             raise UnsupportedType(

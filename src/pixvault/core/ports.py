@@ -119,7 +119,10 @@ class UserRepo(Protocol):
         UPDATE: a read-then-write here would let parallel uploads overrun the quota.
 
         With ``reservation`` (an id), the same transaction records the bytes as held by an
-        upload in flight, so a repair pass can tell a live upload from one that died."""
+        upload in flight, so a repair pass can tell a live upload from one that died. That
+        commit may be lazy (not yet on disk when this returns): a power cut can lose it only
+        together with everything after it that is not durable, i.e. before the rows that end
+        it commit, and the repair pass deletes the bytes such an upload left."""
         ...
 
     def release_quota(self, user_id: str, nbytes: int, *, reservation: str | None = None) -> None:

@@ -5,8 +5,9 @@ of about :data:`BLOCK_SIZE`, and each block is hashed (md5 + sha256) and written
 The size limit is enforced before a chunk is accepted, so an oversized file costs at most
 ``max_size`` bytes of disk.
 
-``feed`` is cheap (a count and a copy) and ``flush`` does the heavy part, so an event loop
-can feed and leave the flushes to a worker thread (hashlib releases the GIL on big blocks).
+``feed`` is cheap (a count and a reference: read-only chunks are not copied, issue 10's
+profile found the copy on the event loop) and ``flush`` does the heavy part, so an event loop
+can feed and leave the flushes to a worker thread (hashlib releases the GIL on big chunks).
 One spool is not thread-safe: a caller never runs ``feed`` and ``flush`` at the same time.
 """
 
@@ -57,7 +58,8 @@ class Spool:
         self.original_name = original_name
         self.max_size = max_size
         self.size = 0  # bytes accepted so far, flushed or not
-        self._pending = bytearray()
+        self._pending: list[bytes | memoryview] = []
+        self._pending_size = 0
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         fd, name = tempfile.mkstemp(prefix="upload-", dir=directory)
@@ -72,7 +74,7 @@ class Spool:
     @property
     def flush_due(self) -> bool:
         """A full block is waiting for :meth:`flush`."""
-        return len(self._pending) >= BLOCK_SIZE
+        return self._pending_size >= BLOCK_SIZE
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> bool:
         """Count and buffer ``chunk``; True when a flush is due.
@@ -86,8 +88,12 @@ class Spool:
             self.discard()
             name = display_name(self.original_name)
             raise TooLarge(f'"{name}" is too large (max {human_size(self.max_size)})')
-        self._pending += chunk
-        self.size += len(chunk)
+        view = memoryview(chunk)
+        # Kept by reference until the flush; a writable buffer is copied, since its owner may
+        # reuse it before then.
+        self._pending.append(view if view.readonly else bytes(view))
+        self._pending_size += view.nbytes
+        self.size += view.nbytes
         return self.flush_due
 
     def flush(self) -> None:
@@ -96,14 +102,16 @@ class Spool:
             raise ValueError("write to a finished or discarded spool")
         if not self._pending:
             return
-        block, self._pending = self._pending, bytearray()
+        pieces, self._pending, self._pending_size = self._pending, [], 0
         try:
-            self._file.write(block)
+            for piece in pieces:
+                self._file.write(piece)  # big pieces bypass the file's buffer: no copy
         except BaseException:
             self.discard()
             raise
-        self._md5.update(block)
-        self._sha256.update(block)
+        for piece in pieces:
+            self._md5.update(piece)
+            self._sha256.update(piece)
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
         """Hash, count and store ``chunk`` now; the limit is checked before anything is written."""
@@ -131,7 +139,7 @@ class Spool:
     def discard(self) -> None:
         """Close and delete the temp file, finished or not; safe to call repeatedly."""
         file, self._file = self._file, None
-        self._pending = bytearray()
+        self._pending, self._pending_size = [], 0
         if file is not None:
             # A failed flush (disk full) must not stop the delete or mask the real error.
             with contextlib.suppress(OSError):

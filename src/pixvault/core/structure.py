@@ -12,9 +12,9 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-import zlib
 from dataclasses import dataclass
 
+from pixvault.core import mapped
 from pixvault.core.errors import TooLarge, UnsupportedType
 
 Buffer = bytes | mmap.mmap
@@ -71,8 +71,10 @@ def walk_jpeg(buf: Buffer) -> Structure:
         raise broken("JPEG")
     pos = 2
     steps = Steps(n, "JPEG")
+    behind = mapped.Behind(buf)  # restart markers can come every few hundred bytes
     while True:
         steps.tick()
+        behind.advance(pos)
         fill = _JPEG_FILL.match(buf, pos)
         if fill is None or fill.end() >= n:
             raise broken("JPEG")
@@ -96,10 +98,10 @@ def walk_jpeg(buf: Buffer) -> Structure:
 
 
 def _jpeg_scan_end(buf: Buffer, pos: int) -> int:
-    found = _JPEG_SCAN_END.search(buf, pos)
-    if found is None:
+    found = mapped.search(_JPEG_SCAN_END, buf, pos)  # releases the mapped pages it passed
+    if found < 0:
         raise broken("JPEG")
-    return found.start()
+    return found
 
 
 def walk_png(buf: Buffer, *, max_frames: int) -> Structure:
@@ -115,39 +117,41 @@ def walk_png(buf: Buffer, *, max_frames: int) -> Structure:
     ext_w = ext_h = 0
     seen_idat = False
     steps = Steps(n, "PNG")
-    with memoryview(buf) as view:
-        while True:
-            steps.tick()
-            if pos + 12 > n:
+    behind = mapped.Behind(buf)  # libpng writes 8 kB IDAT chunks: a header every two pages
+    while True:
+        steps.tick()
+        behind.advance(pos)
+        if pos + 12 > n:
+            raise broken("PNG")
+        length, ctype = struct.unpack_from(">I4s", buf, pos)
+        data = pos + 8
+        end = data + length
+        if length > _PNG_MAX_CHUNK or end + 4 > n:
+            raise broken("PNG")
+        # crc32 reads straight from the mapping: no copy even for a 50 MB IDAT, and the
+        # pages it passed are released (core.mapped).
+        if mapped.crc32(buf, pos + 4, end) != struct.unpack_from(">I", buf, end)[0]:
+            raise UnsupportedType("corrupt PNG: chunk checksum mismatch")
+        if (pos == 8) != (ctype == b"IHDR") or (ctype == b"IHDR" and length != 13):
+            raise broken("PNG")
+        if ctype == b"IHDR":
+            ext_w, ext_h = struct.unpack_from(">II", buf, data)
+        elif ctype == b"acTL" and length == 8:
+            (frames,) = struct.unpack_from(">I", buf, data)
+            if frames == 0:
                 raise broken("PNG")
-            length, ctype = struct.unpack_from(">I4s", buf, pos)
-            data = pos + 8
-            end = data + length
-            if length > _PNG_MAX_CHUNK or end + 4 > n:
+            if frames > max_frames:
+                raise _too_many_frames(max_frames)
+        elif ctype == b"fcTL" and length == 26:
+            w, h, x, y = struct.unpack_from(">IIII", buf, data + 4)
+            ext_w, ext_h = max(ext_w, x + w), max(ext_h, y + h)
+        elif ctype == b"IDAT":
+            seen_idat = True
+        elif ctype == b"IEND":
+            if not seen_idat:
                 raise broken("PNG")
-            # crc32 reads straight from the mapping: no copy even for a 50 MB IDAT.
-            if zlib.crc32(view[pos + 4 : end]) != struct.unpack_from(">I", buf, end)[0]:
-                raise UnsupportedType("corrupt PNG: chunk checksum mismatch")
-            if (pos == 8) != (ctype == b"IHDR") or (ctype == b"IHDR" and length != 13):
-                raise broken("PNG")
-            if ctype == b"IHDR":
-                ext_w, ext_h = struct.unpack_from(">II", buf, data)
-            elif ctype == b"acTL" and length == 8:
-                (frames,) = struct.unpack_from(">I", buf, data)
-                if frames == 0:
-                    raise broken("PNG")
-                if frames > max_frames:
-                    raise _too_many_frames(max_frames)
-            elif ctype == b"fcTL" and length == 26:
-                w, h, x, y = struct.unpack_from(">IIII", buf, data + 4)
-                ext_w, ext_h = max(ext_w, x + w), max(ext_h, y + h)
-            elif ctype == b"IDAT":
-                seen_idat = True
-            elif ctype == b"IEND":
-                if not seen_idat:
-                    raise broken("PNG")
-                return Structure(frames=frames, extent=(ext_w, ext_h))
-            pos = end + 4
+            return Structure(frames=frames, extent=(ext_w, ext_h))
+        pos = end + 4
 
 
 def walk_gif(buf: Buffer, *, max_frames: int) -> Structure:

@@ -4,9 +4,11 @@ SQLite needs care to be a good multi-threaded server database: WAL so readers ne
 writer, a bounded busy timeout so writers queue instead of failing, and ``BEGIN IMMEDIATE`` for
 write transactions. A deferred ``BEGIN`` that reads and then writes can fail at once with
 "database is locked" when another writer got in between (the busy timeout does not apply to
-that case); taking the write lock up front makes writers wait their turn instead. A writer that
-waits longer than the busy timeout (another process holds the lock for long) gets
-``Unavailable``, a 503; readers are not blocked by it (WAL).
+that case); taking the write lock up front makes writers wait their turn instead. Within one
+process they wait on a lock of ours first (woken as soon as the last writer commits, where
+SQLite's busy handler polls with sleeps). A writer that waits longer than the busy timeout
+(another process holds the lock for long) gets ``Unavailable``, a 503; readers are not blocked
+by it (WAL).
 
 PostgreSQL URLs are accepted in the libpq spelling operators already have
 (``postgresql://`` or ``postgres://``) and mapped to the psycopg 3 driver, the one installed.
@@ -22,6 +24,8 @@ Pre-ping and pool invalidation bring the pool back once the server answers again
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +42,9 @@ from pixvault.metadata import pg_guards
 
 WRITE_OPTION = "pixvault_write"
 """Execution option marking a connection whose next transaction writes (SQLite: IMMEDIATE)."""
+LAZY_OPTION = "pixvault_lazy_commit"
+"""Execution option: this write transaction's commit need not reach the disk before it returns
+(SQLite ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``); see ``transaction``."""
 
 # synchronous=FULL: an acknowledged upload must survive a power loss. Its bytes are fsynced
 # before the commit; under WAL, NORMAL may roll the commit back after a crash of the machine
@@ -148,7 +155,19 @@ def _make_engine(parsed: URL, timeouts: Timeouts) -> Engine:
     return engine
 
 
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, tuple[threading.RLock, float]] = (
+    weakref.WeakKeyDictionary()
+)
+"""SQLite engines: a lock their write transactions take in this process before BEGIN IMMEDIATE.
+
+SQLite's busy handler polls the write lock with sleeps of up to 100 ms, so 8 uploads that each
+commit twice spent most of their time asleep while the lock was free (issue 10's profile). In
+one process, writers now queue on this lock and are woken at once; between processes the busy
+timeout still applies."""
+
+
 def _install_sqlite_hooks(engine: Engine, timeouts: Timeouts) -> None:
+    _WRITE_LOCKS[engine] = (threading.RLock(), timeouts.sqlite_busy)
     # First, so the journal_mode switch below may wait too.
     busy = f"PRAGMA busy_timeout={round(timeouts.sqlite_busy * 1000)}"
 
@@ -166,7 +185,15 @@ def _install_sqlite_hooks(engine: Engine, timeouts: Timeouts) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # ... and emit it ourselves, taking the write lock first for write transactions.
-        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        options = conn.get_execution_options()
+        immediate = options.get(WRITE_OPTION, False)
+        lazy = bool(immediate and options.get(LAZY_OPTION, False))
+        # The level stays with the pooled connection: put FULL back before any other
+        # transaction (one that writes without WRITE_OPTION included).
+        info = conn.connection.info
+        if info.get(LAZY_OPTION, False) != lazy:
+            conn.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if lazy else 'FULL'}")
+            info[LAZY_OPTION] = lazy
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -205,10 +232,36 @@ def translate_errors() -> Iterator[None]:
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
-    """One connection, one transaction, committed on success; errors translated."""
+def transaction(
+    engine: Engine, *, write: bool = False, lazy_commit: bool = False
+) -> Iterator[Connection]:
+    """One connection, one transaction, committed on success; errors translated.
+
+    ``lazy_commit`` (writes only): the commit returns before it is on disk. Only for a
+    transaction whose loss in a power cut is repaired anyway and that a durable commit always
+    follows before anything is acknowledged: both databases write their log in order, so that
+    later commit's flush makes this one durable too (an upload's quota reservation)."""
+    queue = _WRITE_LOCKS.get(engine) if write else None
+    if queue is None:
+        with _transaction(engine, write=write, lazy=lazy_commit) as conn:
+            yield conn
+        return
+    lock, timeout = queue
+    if not lock.acquire(timeout=timeout):
+        raise Unavailable("Database unavailable")  # as when the busy timeout runs out
+    try:
+        with _transaction(engine, write=write, lazy=lazy_commit) as conn:
+            yield conn
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _transaction(engine: Engine, *, write: bool, lazy: bool) -> Iterator[Connection]:
     with translate_errors(), engine.connect() as conn:
         if write:
-            conn.execution_options(**{WRITE_OPTION: True})
+            conn.execution_options(**{WRITE_OPTION: True, LAZY_OPTION: lazy})
         with conn.begin():
+            if write and lazy and engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             yield conn

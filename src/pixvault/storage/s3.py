@@ -154,6 +154,9 @@ class S3BlobStore:
         found = os.stat(path).st_size
         if found != size:
             raise OSError(f"expected {size} bytes for {key}, read {found}")
+        if size <= PART_SIZE:
+            self._put_one(name, path, size, content_type)
+            return
         try:
             self._client.upload_file(
                 str(path),
@@ -164,6 +167,22 @@ class S3BlobStore:
             )
         except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             # boto3 wraps a ClientError of any upload call in S3UploadFailedError.
+            raise _translate(exc) from exc
+
+    def _put_one(self, name: str, path: Path, size: int, content_type: str) -> None:
+        """One PutObject streamed from the file: ``upload_file`` starts (and stops) a transfer
+        manager and its threads for every upload, ~4 ms of CPU per 1.8 MB upload in issue 10's
+        measurements. botocore rewinds the file if it retries."""
+        try:
+            with path.open("rb") as body:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=name,
+                    Body=body,
+                    ContentLength=size,
+                    ContentType=content_type,
+                )
+        except (BotoCoreError, ClientError) as exc:
             raise _translate(exc) from exc
 
     def delete(self, key: str) -> None:

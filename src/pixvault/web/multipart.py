@@ -71,8 +71,13 @@ class ParsedUpload:
     fields: dict[str, list[str]]
     files: list[IncomingFile]
 
+    discarded: bool = False
+
     def discard(self) -> None:
-        """Delete every spooled file; safe to call more than once."""
+        """Delete every spooled file; safe to call more than once (later calls do nothing)."""
+        if self.discarded:
+            return
+        self.discarded = True
         for incoming in self.files:
             incoming.path.unlink(missing_ok=True)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pixvault.core.errors import UnsupportedType
 from pixvault.core.privacy import tiff
+from pixvault.core.structure import Buffer
 
 
 class StripMode(enum.StrEnum):
@@ -35,6 +36,12 @@ _BLANK_XMP = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
 )
 _XMP_END = b'<?xpacket end="w"?>'
+
+
+def starts_with(data: Buffer, prefix: bytes, start: int = 0, end: int | None = None) -> bool:
+    """``bytes.startswith`` for a mapped file too (``mmap`` has no ``startswith``)."""
+    stop = len(data) if end is None else min(end, len(data))
+    return stop - start >= len(prefix) and data[start : start + len(prefix)] == prefix
 
 
 def broken(what: str) -> UnsupportedType:
@@ -68,7 +75,7 @@ class Edits:
             raise broken("image")
         self.replacements.append((start, end, data))
 
-    def pieces(self, data: bytes) -> list[memoryview | bytes] | None:
+    def pieces(self, data: Buffer) -> list[memoryview | bytes] | None:
         """The new file as slices of ``data`` and replacement bytes; None when unchanged."""
         if not self.replacements:
             return None

@@ -22,7 +22,7 @@ from pixvault.core.privacy.blocks import (
     plan_exif,
     xmp_has_location,
 )
-from pixvault.core.structure import Steps, bmff_boxes
+from pixvault.core.structure import Buffer, Steps, bmff_boxes
 
 _XMP_TYPES = (b"application/rdf+xml", b"text/xml", b"application/xml")
 
@@ -34,7 +34,7 @@ class _Box:
     end: int
 
 
-def _boxes(data: bytes, start: int, end: int) -> list[_Box]:
+def _boxes(data: Buffer, start: int, end: int) -> list[_Box]:
     """The boxes tiling ``data[start:end]``, read by the one ISO-BMFF reader the upload
     checks use, so the stripper cannot disagree with them about where a box ends."""
     steps = Steps(end - start, "HEIF")
@@ -45,7 +45,7 @@ def _child(boxes: list[_Box], btype: bytes) -> _Box | None:
     return next((b for b in boxes if b.type == btype), None)
 
 
-def _item_types(data: bytes, iinf: _Box) -> dict[int, bytes]:
+def _item_types(data: Buffer, iinf: _Box) -> dict[int, bytes]:
     """item ID -> "Exif", "xmp" (an XMP mime item) or another type name."""
     version = data[iinf.body] if iinf.body < iinf.end else 0
     first = iinf.body + 4 + (2 if version == 0 else 4)
@@ -71,7 +71,7 @@ def _item_types(data: bytes, iinf: _Box) -> dict[int, bytes]:
 
 
 def _locations(
-    data: bytes, iloc: _Box, idat: _Box | None, mdats: list[_Box]
+    data: Buffer, iloc: _Box, idat: _Box | None, mdats: list[_Box]
 ) -> dict[int, list[tuple[int, int]]]:
     """item ID -> absolute (start, end) of each extent, read by the upload check's ``iloc``
     reader. An extent this module cannot edit in place with certainty (see ``_absolute``)
@@ -105,7 +105,7 @@ def _absolute(place: ItemLocation, mdats: list[_Box]) -> list[tuple[int, int]]:
     return out
 
 
-def strip(data: bytes, mode: StripMode) -> Edits:
+def strip(data: Buffer, mode: StripMode) -> Edits:
     edits = Edits(len(data))
     top = _boxes(data, 0, len(data))
     meta = _child(top, b"meta")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pixvault.core.privacy import iptc
 from pixvault.core.privacy.blocks import Edits, StripMode, broken, xmp_has_location
+from pixvault.core.structure import Buffer
 
 _EXTENSION, _IMAGE, _TRAILER = 0x21, 0x2C, 0x3B
 _GRAPHIC_CONTROL, _PLAIN_TEXT, _COMMENT, _APPLICATION = 0xF9, 0x01, 0xFE, 0xFF
@@ -35,14 +36,14 @@ class _Extension:
     end: int  # after the block terminator
     blocks: list[tuple[int, int]]  # each data sub-block's (start, end), without its size byte
 
-    def app_id(self, data: bytes) -> bytes:
+    def app_id(self, data: Buffer) -> bytes:
         """An application extension's identifier and authentication code (11 bytes)."""
         if self.label != _APPLICATION or not self.blocks:
             return b""
         start, end = self.blocks[0]
         return data[start:end] if end - start == 11 else b""
 
-    def contents(self, data: bytes) -> tuple[bytes, bytes]:
+    def contents(self, data: Buffer) -> tuple[bytes, bytes]:
         """(after the first sub-block as raw bytes, the sub-blocks' data joined)."""
         first = self.blocks[0][1] if self.label == _APPLICATION and self.blocks else self.start + 2
         return data[first : self.end], b"".join(data[s:e] for s, e in self.blocks)
@@ -51,7 +52,7 @@ class _Extension:
 class _Walk:
     __slots__ = ("budget", "data")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: Buffer) -> None:
         self.data = data
         self.budget = 20_000 + len(data) // 128
 
@@ -98,7 +99,7 @@ def _table(flags: int) -> int:
     return 3 * (2 << (flags & 7)) if flags & 0x80 else 0
 
 
-def strip(data: bytes, mode: StripMode) -> Edits:
+def strip(data: Buffer, mode: StripMode) -> Edits:
     n = len(data)
     if n < 13 or data[:6] not in (b"GIF87a", b"GIF89a"):
         raise broken("GIF")
@@ -133,7 +134,7 @@ def strip(data: bytes, mode: StripMode) -> Edits:
     return edits
 
 
-def _drop(data: bytes, ext: _Extension, mode: StripMode) -> bool:
+def _drop(data: Buffer, ext: _Extension, mode: StripMode) -> bool:
     """Mode all: comments, XMP and IPTC; both modes: any block (but the ICC profile, looping
     and the rendered ones) holding a location, whatever its name, as a lax reader may still
     find it: an XMP location property, or an IPTC place dataset or resource."""

@@ -13,8 +13,17 @@ import re
 import struct
 from dataclasses import dataclass
 
+from pixvault.core import mapped
 from pixvault.core.privacy import iptc
-from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_location
+from pixvault.core.privacy.blocks import (
+    Edits,
+    StripMode,
+    broken,
+    plan_exif,
+    starts_with,
+    xmp_has_location,
+)
+from pixvault.core.structure import Buffer
 
 _FILL = re.compile(rb"\xff+")
 _SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
@@ -35,19 +44,21 @@ class _Segment:
     end: int
     payload: int  # after the 2-byte length
 
-    def startswith(self, data: bytes, prefix: bytes) -> bool:
-        return data.startswith(prefix, self.payload, self.end)
+    def startswith(self, data: Buffer, prefix: bytes) -> bool:
+        return starts_with(data, prefix, self.payload, self.end)
 
 
-def _walk(data: bytes) -> tuple[list[_Segment], int]:
+def _walk(data: Buffer) -> tuple[list[_Segment], int]:
     """Every length-prefixed segment, and where EOI ends. Raises ``UnsupportedType``."""
     n = len(data)
-    if not data.startswith(b"\xff\xd8"):
+    if not starts_with(data, b"\xff\xd8"):
         raise broken("JPEG")
     segments: list[_Segment] = []
     pos, budget = 2, 20_000 + n // 512
+    behind = mapped.Behind(data)  # restart markers can come every few hundred bytes
     while budget:
         budget -= 1
+        behind.advance(pos)
         fill = _FILL.match(data, pos)
         if fill is None or fill.end() >= n:
             raise broken("JPEG")
@@ -69,11 +80,11 @@ def _walk(data: bytes) -> tuple[list[_Segment], int]:
     raise broken("JPEG")
 
 
-def _scan_end(data: bytes, pos: int) -> int:
-    found = _SCAN_END.search(data, pos)
-    if found is None:
+def _scan_end(data: Buffer, pos: int) -> int:
+    found = mapped.search(_SCAN_END, data, pos)  # releases the mapped pages it passed
+    if found < 0:
         raise broken("JPEG")
-    return found.start()
+    return found
 
 
 def _app1_exif(tiff: bytes) -> bytes:
@@ -81,7 +92,7 @@ def _app1_exif(tiff: bytes) -> bytes:
     return b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
 
 
-def strip(data: bytes, mode: StripMode) -> Edits:
+def strip(data: Buffer, mode: StripMode) -> Edits:
     segments, eoi = _walk(data)
     edits = Edits(len(data))
     exif = [s for s in segments if s.marker == _APP1 and s.startswith(data, _EXIF_ID)]
@@ -121,7 +132,7 @@ def strip(data: bytes, mode: StripMode) -> Edits:
     return edits
 
 
-def _xmp_header(data: bytes, seg: _Segment) -> int:
+def _xmp_header(data: Buffer, seg: _Segment) -> int:
     """Bytes before the packet data: the namespace, then for an extension chunk the GUID (32)
     and the full length and offset (4 + 4), so that the chunks join into one document."""
     if seg.startswith(data, _XMP_ID):
@@ -129,7 +140,7 @@ def _xmp_header(data: bytes, seg: _Segment) -> int:
     return len(_XMP_EXT_ID) + 40
 
 
-def _is_stray_location(data: bytes, seg: _Segment) -> bool:
+def _is_stray_location(data: Buffer, seg: _Segment) -> bool:
     """XMP location properties or Photoshop resources in a segment that is not image structure
     (SOFn, DHT, DQT, SOS, ...) nor EXIF or ICC: metadata under a damaged or unknown name or
     marker, which a lax reader may still find."""
@@ -141,7 +152,7 @@ def _is_stray_location(data: bytes, seg: _Segment) -> bool:
     return xmp_has_location(payload) or iptc.holds_resources(payload)
 
 
-def _iptc(data: bytes, seg: _Segment, edits: Edits) -> None:
+def _iptc(data: Buffer, seg: _Segment, edits: Edits) -> None:
     """Mode gps, APP13: the place datasets cut out of the IPTC record (the segment shrinks), or
     the whole segment dropped when it is left empty, or cannot be read and may hold a place."""
     payload = data[seg.payload : seg.end]
@@ -164,7 +175,7 @@ def _iptc(data: bytes, seg: _Segment, edits: Edits) -> None:
     edits.replace(seg.start, seg.end, b"\xff\xed" + struct.pack(">H", len(body) + 2) + body)
 
 
-def _is_other_metadata(data: bytes, seg: _Segment) -> bool:
+def _is_other_metadata(data: Buffer, seg: _Segment) -> bool:
     """Mode all: every APPn and COM except JFIF (APP0), ICC (APP2), MPF (handled with the
     trailer) and Adobe (APP14, which says how to read the colors); EXIF is handled above."""
     if seg.marker == _COM:
@@ -178,7 +189,7 @@ def _is_other_metadata(data: bytes, seg: _Segment) -> bool:
 
 
 def _trailer(
-    data: bytes, segments: list[_Segment], eoi: int, edits: Edits, mode: StripMode
+    data: Buffer, segments: list[_Segment], eoi: int, edits: Edits, mode: StripMode
 ) -> None:
     """Secondary images after EOI stay only if they carry no metadata and their MPF offsets
     (relative to the MPF segment) are still right after the edits above."""

@@ -9,8 +9,17 @@ import re
 import struct
 import zlib
 
+from pixvault.core import mapped
 from pixvault.core.privacy import iptc, tiff
-from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_location
+from pixvault.core.privacy.blocks import (
+    Edits,
+    StripMode,
+    broken,
+    plan_exif,
+    starts_with,
+    xmp_has_location,
+)
+from pixvault.core.structure import Buffer
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT = (b"tEXt", b"zTXt", b"iTXt")
@@ -30,16 +39,17 @@ _MAX_TEXT = 1 << 20  # inflate at most this much to look inside a compressed chu
 _MAX_TEXT_TOTAL = 16 << 20
 
 
-def _chunk(ctype: bytes, data: bytes) -> bytes:
+def _chunk(ctype: bytes, data: Buffer) -> bytes:
     return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
 
 
-def strip(data: bytes, mode: StripMode) -> Edits:
+def strip(data: Buffer, mode: StripMode) -> Edits:
     edits = Edits(len(data))
-    if not data.startswith(_SIGNATURE):
+    if not starts_with(data, _SIGNATURE):
         raise broken("PNG")
     pos, budget = len(_SIGNATURE), 20_000 + len(data) // 512
     inflate = _Inflater(_MAX_TEXT_TOTAL)
+    behind = mapped.Behind(data)
     while budget:
         budget -= 1
         if pos + 12 > len(data):
@@ -55,18 +65,20 @@ def strip(data: bytes, mode: StripMode) -> Edits:
                 edits.replace(pos, end)
         elif ctype == b"IEND":
             return edits
-        elif mode is StripMode.GPS and _stray_location(ctype, data[body : end - 4]):
+        elif mode is StripMode.GPS and _stray_location(ctype, data, body, end - 4):
             edits.replace(pos, end)
+        behind.advance(end)  # chunk headers touch a page every few kB
         pos = end
     raise broken("PNG")
 
 
-def _stray_location(ctype: bytes, body: bytes) -> bool:
-    """XMP with a location in an unknown ancillary chunk (lower-case first letter)."""
-    return ctype[0] >= 0x61 and ctype not in _FRAME_DATA and xmp_has_location(body)
+def _stray_location(ctype: bytes, data: Buffer, body: int, end: int) -> bool:
+    """XMP with a location in an unknown ancillary chunk (lower-case first letter). The type
+    first: pixel data (IDAT, fdAT) is neither copied nor read."""
+    return ctype[0] >= 0x61 and ctype not in _FRAME_DATA and xmp_has_location(data[body:end])
 
 
-def _exif(data: bytes, pos: int, body: int, end: int, mode: StripMode, edits: Edits) -> None:
+def _exif(data: Buffer, pos: int, body: int, end: int, mode: StripMode, edits: Edits) -> None:
     raw = data[body:end]
     if edits.exif is None:
         edits.exif = raw

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import struct
 
-from pixvault.core.privacy.blocks import Edits, StripMode, broken, plan_exif, xmp_has_location
+from pixvault.core.privacy.blocks import (
+    Edits,
+    StripMode,
+    broken,
+    plan_exif,
+    starts_with,
+    xmp_has_location,
+)
+from pixvault.core.structure import Buffer
 
 _EXIF_FLAG, _XMP_FLAG = 0x08, 0x04
 _IMAGE_CHUNKS = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP", b"XMP "})
 _EXIF_PREFIX = b"Exif\x00\x00"  # some writers keep the JPEG APP1 prefix
 
 
-def _chunk(fourcc: bytes, data: bytes) -> bytes:
+def _chunk(fourcc: bytes, data: Buffer) -> bytes:
     return fourcc + struct.pack("<I", len(data)) + data + (b"\x00" if len(data) & 1 else b"")
 
 
-def strip(data: bytes, mode: StripMode) -> Edits:
+def strip(data: Buffer, mode: StripMode) -> Edits:
     n = len(data)
     if n < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise broken("WebP")
@@ -68,9 +76,9 @@ def _drop_xmp(packet: bytes, mode: StripMode) -> bool:
     return mode is StripMode.ALL or (mode is StripMode.GPS and xmp_has_location(packet))
 
 
-def _exif(data: bytes, pos: int, body: int, end: int, mode: StripMode, edits: Edits) -> int:
+def _exif(data: Buffer, pos: int, body: int, end: int, mode: StripMode, edits: Edits) -> int:
     """Rewrite one EXIF chunk; the VP8X flag to clear if it is dropped (else 0)."""
-    prefix = _EXIF_PREFIX if data.startswith(_EXIF_PREFIX, body, end) else b""
+    prefix = _EXIF_PREFIX if starts_with(data, _EXIF_PREFIX, body, end) else b""
     raw = data[body + len(prefix) : end]
     if edits.exif is None:
         edits.exif = raw

@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Query, Request
 
 from pixvault.core.images import MAX_PAGE, MAX_PAGE_SIZE
-from pixvault.core.models import ImageQuery, Purpose
+from pixvault.core.models import ImageQuery, Purpose, SignedImage
 from pixvault.core.names import MAX_SEARCH_LENGTH, clean_tags
 from pixvault.core.ports import ImagePatch
 from pixvault.web import schemas as s
@@ -65,13 +65,17 @@ async def upload(
         max_request_size=cfg.max_request_size,
     )
     form = await parse_upload(request, limits, cfg.spool_dir, limiter=limiter)
+
+    def store() -> list[SignedImage]:
+        try:
+            return container.images.upload(user, form.files, upload_options(form.fields))
+        finally:
+            form.discard()  # here, not on the event loop: an unlink can wait on the disk
+
     try:
-        options = upload_options(form.fields)
-        stored = await to_thread.run_sync(
-            container.images.upload, user, form.files, options, limiter=limiter
-        )
+        stored = await to_thread.run_sync(store, limiter=limiter)
     finally:
-        form.discard()
+        form.discard()  # if the thread never ran (cancelled): a no-op otherwise
     return s.UploadResponse(
         images=[s.uploaded(item, base) for item in stored], total_uploaded=len(stored)
     )
