@@ -35,9 +35,9 @@ import boto3
 from botocore.config import Config
 
 from bench.timing import median_ms
+from pixvault.container import Container
 from pixvault.core import keys
-from pixvault.core.images import DEFAULT_URL_TTL
-from pixvault.core.models import Image, ImageQuery, ImageStatus, Purpose, User
+from pixvault.core.models import Image, ImageQuery, ImageStatus, User
 from pixvault.core.names import content_disposition
 
 ENDPOINT = "http://127.0.0.1:9"  # discard port: never contacted
@@ -142,19 +142,20 @@ def _rows_for(owner: str, count: int, now: datetime) -> list[Image]:
     return out
 
 
-def _gallery_cases(container: Any, user: User, label: str) -> list[Case]:
+def _gallery_cases(container: Container, user: User, label: str) -> list[Case]:
     """The list service's own signing of one page (``ImageService._signed`` per row, what
     ``list`` does after its query), the page's query alone, and the whole ``list`` call."""
     query = ImageQuery(limit=GALLERY)
-    rows, _total = container.database.image_repo.list(user.id, query)
+    rows = container.database.image_repo.list(user.id, query).images
     rows = rows[:GALLERY]
     assert len(rows) == GALLERY, len(rows)
     images = container.images
     repo = container.database.image_repo
 
     def sign_page() -> None:
+        expires_at = images._view_expiry()  # as ``list`` does: one expiry for the page
         for row in rows:
-            images._signed(row, Purpose.VIEW, DEFAULT_URL_TTL)
+            images._signed(row, expires_at)
 
     return [
         Case(f"gallery {label}: sign", sign_page, 4 * GALLERY),
