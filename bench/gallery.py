@@ -65,9 +65,9 @@ CONNECTIONS = 32
 THREADS = 2
 WRK_SECONDS = 3.0
 WARMUP_SECONDS = 1.0
-ROUNDS = 3
-"""Two databases x 7 targets x (3 x 3 s + 1 s) plus populating, then SQLite again with one
-process per core x 4 targets: about 4 minutes."""
+ROUNDS = 2
+"""Two databases x 7 targets x (2 x 3 s + 1 s) plus populating, then SQLite again with one
+process per core x 4 targets: about 4 minutes on a slow 2-core machine."""
 QUERY_RUNS = 30
 BROAD = "img"
 """A term in all 100,000 names (timed as a query only: the count stops at its cap)."""

@@ -22,7 +22,7 @@ from bench import live
 from bench.pipeline import camera_exif
 
 CONNECTIONS = 8
-SECONDS = 6
+SECONDS = 4
 ROUNDS = 3
 _LUA = """
 local f = assert(io.open(os.getenv("PIXVAULT_BENCH_FILE"), "rb"))

@@ -38,7 +38,7 @@ from bench.upload import camera_jpeg
 CLIENTS = (8, 32)
 SECONDS = 3.0
 WARMUP_SECONDS = 1.0
-ROUNDS = 3
+ROUNDS = 2
 MIN_FREE_DISK = 4 * 1024**3
 """Bytes that must be free before a run starts (a run stores up to ~0.5 GB)."""
 EMBEDDED = "embedded: SQLite + disk"
