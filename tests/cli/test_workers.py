@@ -108,5 +108,8 @@ def test_workers_log_like_the_cli(
 ) -> None:
     """A spawned worker sets up logging itself: pixvault's INFO lines reach the log, in the
     CLI's format (here: the second worker finding the first using the upload spool)."""
-    log = (tmp_path / "server.log").read_text()
-    assert "INFO pixvault.core.spool_sweep: another process uses" in log
+    line = "INFO pixvault.core.spool_sweep: another process uses"
+    deadline = time.monotonic() + 30  # the second worker may still be starting
+    while line not in (tmp_path / "server.log").read_text():
+        assert time.monotonic() < deadline, "no worker logged its spool check"
+        time.sleep(0.2)
